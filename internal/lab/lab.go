@@ -1,0 +1,430 @@
+package lab
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Options configures a lab. The zero value starts one host without
+// dockerd on a free 10.213.Y.0/24.
+type Options struct {
+	// Hosts is the number of Docker hosts; 0 means 1.
+	Hosts int
+	// DockerHosts is how many of the hosts, counted from node1, run
+	// dockerd. It must not exceed Hosts.
+	DockerHosts int
+	// Subnet is the registry network, "10.X.Y.0/24". The machine side
+	// of the veth gets .1 and the registry .2. Empty picks the first
+	// free 10.213.Y.0/24.
+	Subnet string
+	// Chain selects the registry's certificate chain.
+	Chain Chain
+	// Groups adds inventory groups: group name to host names. Nil
+	// means certsd for the odd-numbered hosts and systrust for the
+	// even-numbered ones.
+	Groups map[string][]string
+	// Dir is the folder under which the lab folder is created; empty
+	// means os.TempDir(). It must not lie under a path that hosts
+	// mount privately, such as /run or /root.
+	Dir string
+	// Keep leaves the lab folder in place after Close, for debugging.
+	Keep bool
+	// Logger receives progress messages; nil discards them.
+	Logger *slog.Logger
+}
+
+// Lab is a running lab: a registry in a network namespace of its own
+// and Docker hosts reachable over SSH on 127.0.0.1.
+type Lab struct {
+	// Dir is the lab folder. Everything the lab writes is below it,
+	// except the mount targets it creates on the machine.
+	Dir      string
+	Registry *Registry
+	Hosts    []*Host
+	// Inventory is the path of the Ansible-style YAML inventory.
+	Inventory string
+	// KnownHosts is the path of a known_hosts file with every host's
+	// key under "[127.0.0.1]:PORT".
+	KnownHosts string
+	// PrivateKey is the path of the client's ed25519 key, accepted by
+	// every host for root.
+	PrivateKey string
+	// RestartScript is the path of the dockerd restart script.
+	RestartScript string
+	// StorageDriver is the storage driver of the lab's dockerds.
+	StorageDriver string
+
+	opts      Options
+	log       *slog.Logger
+	network   *network
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Start builds and starts a lab. On error it has already removed
+// everything it started. The caller must Close a returned lab.
+func Start(ctx context.Context, opts Options) (*Lab, error) {
+	if missing := Requirements(); len(missing) > 0 {
+		return nil, fmt.Errorf("start lab: missing %s", strings.Join(missing, "; "))
+	}
+	if err := validate(&opts); err != nil {
+		return nil, err
+	}
+	l := &Lab{opts: opts, log: opts.Logger}
+	if l.log == nil {
+		l.log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	began := time.Now()
+	if err := l.start(ctx); err != nil {
+		if cerr := l.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("clean up after failed start: %w", cerr))
+		}
+		return nil, err
+	}
+	l.log.Info("lab started", "dir", l.Dir, "registry", l.Registry.Address,
+		"hosts", len(l.Hosts), "elapsed", time.Since(began).Round(time.Millisecond))
+	return l, nil
+}
+
+func validate(opts *Options) error {
+	if opts.Hosts == 0 {
+		opts.Hosts = 1
+	}
+	if opts.Hosts < 0 || opts.DockerHosts < 0 || opts.DockerHosts > opts.Hosts {
+		return fmt.Errorf("invalid lab options: Hosts=%d DockerHosts=%d; want 0 <= DockerHosts <= Hosts", opts.Hosts, opts.DockerHosts)
+	}
+	if opts.Dir == "" {
+		opts.Dir = os.TempDir()
+	}
+	dir, err := filepath.Abs(opts.Dir)
+	if err != nil {
+		return fmt.Errorf("resolve lab parent folder %q: %w", opts.Dir, err)
+	}
+	opts.Dir = dir
+	for _, m := range hostMounts {
+		if dir == m.target || strings.HasPrefix(dir, m.target+"/") {
+			return fmt.Errorf("invalid lab parent folder %s: it lies under %s, which hosts mount privately; set Options.Dir or TMPDIR elsewhere", dir, m.target)
+		}
+	}
+	if dir == "/run" || strings.HasPrefix(dir, "/run/") || strings.HasPrefix(dir, "/var/run/") {
+		return fmt.Errorf("invalid lab parent folder %s: hosts mount a tmpfs over /run; set Options.Dir or TMPDIR elsewhere", dir)
+	}
+	if opts.Groups == nil {
+		opts.Groups = defaultGroups(opts.Hosts)
+	}
+	for group, names := range opts.Groups {
+		for _, name := range names {
+			if hostIndex(name, opts.Hosts) < 0 {
+				return fmt.Errorf("invalid lab group %q: no host %q; hosts are node1 to node%d", group, name, opts.Hosts)
+			}
+		}
+	}
+	return nil
+}
+
+func (l *Lab) start(ctx context.Context) error {
+	dir, err := os.MkdirTemp(l.opts.Dir, "regtrust-lab-")
+	if err != nil {
+		return fmt.Errorf("create lab folder: %w", err)
+	}
+	l.Dir = dir
+	if err := prepareMountTargets(); err != nil {
+		return err
+	}
+	if l.RestartScript, err = writeRestartScript(dir); err != nil {
+		return err
+	}
+	if l.StorageDriver, err = detectStorageDriver(ctx, dir); err != nil {
+		return err
+	}
+
+	l.network, err = claimNetwork(ctx, l.opts.Subnet)
+	if err != nil {
+		return err
+	}
+	l.log.Info("network ready", "subnet", l.network.subnet, "netns", l.network.netns)
+	p, err := newPKI(l.opts.Chain, l.network.registryIP, time.Now())
+	if err != nil {
+		return err
+	}
+	l.Registry, err = startRegistry(l.network, p, filepath.Join(dir, "registry"))
+	if err != nil {
+		return err
+	}
+	l.Registry.Chain = l.opts.Chain
+
+	// The registry and the hosts start at the same time; the registry
+	// takes about as long as one sshd.
+	regErr := make(chan error, 1)
+	go func() {
+		waitCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := l.Registry.waitReady(waitCtx); err != nil {
+			regErr <- err
+			return
+		}
+		regErr <- l.Registry.seed(waitCtx)
+	}()
+	hostErr := l.startHosts(ctx)
+	if err := errors.Join(<-regErr, hostErr); err != nil {
+		return err
+	}
+	l.log.Info("registry seeded", "image", l.Registry.Image, "ca_sha256", l.Registry.CASHA256)
+	return l.writeClientFiles()
+}
+
+// maxParallelStarts bounds how many hosts start at once, so that a
+// large lab does not start dozens of dockerds on two cores together.
+const maxParallelStarts = 4
+
+// startHosts creates every host and starts its sshd and, where asked,
+// its dockerd.
+func (l *Lab) startHosts(ctx context.Context) error {
+	clientKey, err := newSSHKey("regtrust-lab-client")
+	if err != nil {
+		return err
+	}
+	l.PrivateKey = filepath.Join(l.Dir, "id_ed25519")
+	if err := clientKey.writePrivate(l.PrivateKey); err != nil {
+		return err
+	}
+	for i := range l.opts.Hosts {
+		name := fmt.Sprintf("node%d", i+1)
+		hostKey, err := newSSHKey("regtrust-lab-" + name)
+		if err != nil {
+			return err
+		}
+		h := &Host{
+			Name:    name,
+			Dockerd: i < l.opts.DockerHosts,
+			Dir:     filepath.Join(l.Dir, "hosts", name),
+			hostKey: hostKey,
+		}
+		h.RestartCommand = l.RestartScript
+		if !h.Dockerd {
+			h.RestartCommand += " log-only"
+		}
+		if err := os.MkdirAll(h.Dir, 0o700); err != nil {
+			return fmt.Errorf("create host folder: %w", err)
+		}
+		if err := prepareHostDir(h, clientKey); err != nil {
+			return fmt.Errorf("prepare %s: %w", name, err)
+		}
+		if h.Dockerd {
+			daemonJSON := filepath.Join(h.Mounts["/etc/docker"], "daemon.json")
+			if err := writeDaemonJSON(daemonJSON, baseDaemonJSON(l.StorageDriver)); err != nil {
+				return fmt.Errorf("prepare %s: %w", name, err)
+			}
+		}
+		l.Hosts = append(l.Hosts, h)
+	}
+
+	var wg sync.WaitGroup
+	errs := make([]error, len(l.Hosts))
+	sem := make(chan struct{}, maxParallelStarts)
+	for i, h := range l.Hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			errs[i] = l.startHost(ctx, h, clientKey)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (l *Lab) startHost(ctx context.Context, h *Host, clientKey *sshKey) error {
+	began := time.Now()
+	if err := startSSHD(ctx, h, clientKey); err != nil {
+		return err
+	}
+	ns, err := openMountNamespace(h.PID())
+	if err != nil {
+		return fmt.Errorf("start %s: %w", h.Name, err)
+	}
+	h.ns = ns
+	if h.Dockerd {
+		if err := l.startDockerd(ctx, h); err != nil {
+			return err
+		}
+	}
+	l.log.Info("host ready", "host", h.Name, "port", h.Port, "dockerd", h.Dockerd,
+		"elapsed", time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+// Host returns the host with the given inventory name.
+func (l *Lab) Host(name string) (*Host, error) {
+	for _, h := range l.Hosts {
+		if h.Name == name {
+			return h, nil
+		}
+	}
+	return nil, fmt.Errorf("find lab host %q: no such host; hosts are node1 to node%d", name, len(l.Hosts))
+}
+
+// running returns the host if its sshd, and so its namespace, is up.
+func (l *Lab) running(name string) (*Host, error) {
+	h, err := l.Host(name)
+	if err != nil {
+		return nil, err
+	}
+	if h.ns == nil {
+		return nil, fmt.Errorf("use lab host %s: it is not running", name)
+	}
+	return h, nil
+}
+
+// Exec runs a program inside the host's mount namespace, without SSH,
+// and returns its combined standard output and standard error. The
+// program shares the machine's network and process namespaces.
+func (l *Lab) Exec(ctx context.Context, host string, name string, args ...string) ([]byte, error) {
+	h, err := l.running(host)
+	if err != nil {
+		return nil, err
+	}
+	cmd := nsenter(ctx, h, name, args...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return out, fmt.Errorf("run %s on %s: %w", commandLine(name, args), host, err)
+	}
+	return out, nil
+}
+
+func nsenter(ctx context.Context, h *Host, name string, args ...string) *exec.Cmd {
+	full := append([]string{"-t", fmt.Sprint(h.PID()), "-m", "--", name}, args...)
+	return exec.CommandContext(ctx, "nsenter", full...)
+}
+
+// fileTimeout bounds ReadFile and WriteFile, which take no context.
+const fileTimeout = 30 * time.Second
+
+// ReadFile returns the content of a file at path inside the host.
+func (l *Lab) ReadFile(host, path string) ([]byte, error) {
+	h, err := l.running(host)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), fileTimeout)
+	defer cancel()
+	cmd := nsenter(ctx, h, "cat", "--", path)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("read %s on %s: %w: %s", path, host, err, strings.TrimSpace(stderr.String()))
+	}
+	return out, nil
+}
+
+// WriteFile writes a file at path inside the host, creating missing
+// parent folders, and sets its mode.
+func (l *Lab) WriteFile(host, path string, data []byte, perm os.FileMode) error {
+	h, err := l.running(host)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), fileTimeout)
+	defer cancel()
+	script := `mkdir -p -- "$(dirname -- "$1")" && cat >"$1" && chmod "$2" -- "$1"`
+	cmd := nsenter(ctx, h, "sh", "-c", script, "lab-write", path, fmt.Sprintf("%o", perm.Perm()))
+	cmd.Stdin = bytes.NewReader(data)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("write %s on %s: %w: %s", path, host, err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// closeTimeout bounds each step of Close.
+const closeTimeout = 30 * time.Second
+
+// Close stops every process the lab started, removes its network, and
+// removes the lab folder unless Options.Keep is set. It is safe to call
+// more than once and on a lab whose start failed halfway.
+func (l *Lab) Close() error {
+	l.closeOnce.Do(func() { l.closeErr = l.close() })
+	return l.closeErr
+}
+
+func (l *Lab) close() error {
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+	)
+	addErr := func(err error) {
+		mu.Lock()
+		errs = append(errs, err)
+		mu.Unlock()
+	}
+	for _, h := range l.Hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.closeHost(h); err != nil {
+				addErr(err)
+			}
+		}()
+	}
+	wg.Wait()
+
+	if l.Registry != nil {
+		if err := l.Registry.stop(10 * time.Second); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if l.network != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		if err := l.network.remove(ctx); err != nil {
+			errs = append(errs, err)
+		}
+		cancel()
+	}
+	if l.Dir != "" && !l.opts.Keep {
+		if err := os.RemoveAll(l.Dir); err != nil {
+			errs = append(errs, fmt.Errorf("remove lab folder: %w", err))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("close lab %s: %w", l.Dir, errors.Join(errs...))
+	}
+	return nil
+}
+
+// closeHost stops dockerd gracefully, so it can stop its containerd,
+// then kills whatever still runs in the host's mount namespace. When
+// the last process is gone the namespace, and every mount in it, goes.
+func (l *Lab) closeHost(h *Host) error {
+	var errs []error
+	if h.ns != nil && h.Dockerd {
+		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+		if out, err := l.Exec(ctx, h.Name, l.RestartScript, "stop"); err != nil {
+			errs = append(errs, fmt.Errorf("stop dockerd: %w: %s", err, bytes.TrimSpace(out)))
+		}
+		cancel()
+	}
+	if h.ns != nil {
+		if err := h.ns.killAll(closeTimeout); err != nil {
+			errs = append(errs, err)
+		}
+		errs = append(errs, h.ns.Close())
+		h.ns = nil
+	}
+	h.stopSSHD()
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close %s: %w", h.Name, err)
+	}
+	return nil
+}
