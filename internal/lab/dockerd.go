@@ -190,19 +190,25 @@ func parseRestarts(b []byte) int {
 	return n
 }
 
-// DockerdPID returns the pid of the host's running dockerd, read from
-// its /run/docker.pid.
+// DockerdPID returns the machine's pid of the host's running dockerd.
+// The host's /run/docker.pid holds the pid inside the host's PID
+// namespace, which DockerdPID translates.
 func (l *Lab) DockerdPID(host string) (int, error) {
+	h, err := l.running(host)
+	if err != nil {
+		return 0, err
+	}
 	b, err := l.ReadFile(host, "/run/docker.pid")
 	if err != nil {
 		return 0, fmt.Errorf("read dockerd pid: %w", err)
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	nsPID, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil {
-		return 0, fmt.Errorf("parse dockerd pid file on %s: %w", host, err)
+		return 0, fmt.Errorf("parse /run/docker.pid on %s: %w", host, err)
 	}
-	if processGone(pid) {
-		return 0, fmt.Errorf("read dockerd pid on %s: pid %d from /run/docker.pid is not running", host, pid)
+	pid, err := h.ns.hostPID(nsPID)
+	if err != nil || processGone(pid) {
+		return 0, fmt.Errorf("read dockerd pid on %s: pid %d from /run/docker.pid is not running", host, nsPID)
 	}
 	return pid, nil
 }

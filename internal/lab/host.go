@@ -17,7 +17,9 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// Host is one lab Docker host: an sshd in a mount namespace of its own.
+// Host is one lab Docker host: an sshd in a mount namespace and a PID
+// namespace of its own. The PID namespace keeps `pidof dockerd` and
+// `ps` on one host from finding another host's processes.
 type Host struct {
 	// Name is the inventory name, "node1", "node2", ...
 	Name string
@@ -35,15 +37,16 @@ type Host struct {
 	RestartCommand string
 
 	hostKey *sshKey
-	sshd    *exec.Cmd
-	exited  chan struct{} // closed when sshd has been waited for
+	unshare *exec.Cmd     // parent of sshd, outside the PID namespace
+	exited  chan struct{} // closed when unshare has been waited for
+	sshdPID int           // as the machine numbers it
 	ns      *mountNamespace
 }
 
-// PID returns the process id of the host's sshd, whose mount namespace
-// is the host's.
+// PID returns the machine's process id of the host's sshd, which is
+// process 1 in the host's PID namespace.
 func (h *Host) PID() int {
-	return h.sshd.Process.Pid
+	return h.sshdPID
 }
 
 // hostMount is one private path inside a lab host.
@@ -78,9 +81,10 @@ var hostMounts = []hostMount{
 	{target: "/etc/os-release", source: "os-release", seed: "/etc/os-release", file: true},
 }
 
-// mountScript runs under `unshare -m --propagation private`. It takes
-// the sshd config path, then source and target pairs, and execs sshd
-// so that the process the lab started is sshd itself.
+// mountScript runs as process 1 of a new PID namespace, in a new mount
+// namespace with a fresh /proc. It takes the sshd config path, then
+// source and target pairs, and execs sshd, which so becomes process 1
+// and reaps the orphans, dockerd among them, that a restart leaves.
 const mountScript = `set -eu
 config=$1
 shift
@@ -216,7 +220,13 @@ func (h *Host) launch() error {
 	}
 	defer logFile.Close()
 
-	args := []string{"-m", "--propagation", "private", "/bin/sh", "-c", mountScript, "lab-host", configPath}
+	// --kill-child makes the kernel kill sshd when unshare dies, and
+	// with sshd, process 1, every process in its PID namespace.
+	args := []string{
+		"--mount", "--pid", "--fork", "--mount-proc", "--kill-child=SIGKILL",
+		"--propagation", "private",
+		"/bin/sh", "-c", mountScript, "lab-host", configPath,
+	}
 	for _, m := range hostMounts {
 		args = append(args, h.Mounts[m.target], m.target)
 	}
@@ -224,21 +234,48 @@ func (h *Host) launch() error {
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
-	// sshd dies with the lab's process even when Close never runs.
-	// NOTE: a detached dockerd and the registry's network namespace
-	// outlive a lab process that dies without Close; remove them with
-	// `ip netns del rtlab-X-Y` and by killing that dockerd.
+	// The host's processes die with the lab's process even when Close
+	// never runs: unshare gets SIGKILL, and so sshd and the rest.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start sshd for %s: %w", h.Name, err)
 	}
-	h.sshd = cmd
+	h.unshare = cmd
 	h.exited = make(chan struct{})
 	go func(done chan struct{}) {
 		cmd.Wait()
 		close(done)
 	}(h.exited)
+
+	pid, err := waitChild(cmd.Process.Pid, h.exited, 10*time.Second)
+	if err != nil {
+		return fmt.Errorf("start sshd for %s: %w; log:\n%s", h.Name, err, tail(h.logPath(), 10))
+	}
+	h.sshdPID = pid
 	return nil
+}
+
+// waitChild returns the pid of the first child of parent, polling until
+// it exists. unshare forks once, so its only child is the shell that
+// becomes sshd.
+func waitChild(parent int, exited <-chan struct{}, timeout time.Duration) (int, error) {
+	path := fmt.Sprintf("/proc/%d/task/%d/children", parent, parent)
+	deadline := time.After(timeout)
+	for {
+		b, err := os.ReadFile(path)
+		if err == nil {
+			if fields := strings.Fields(string(b)); len(fields) > 0 {
+				return strconv.Atoi(fields[0])
+			}
+		}
+		select {
+		case <-exited:
+			return 0, fmt.Errorf("unshare pid %d exited before it forked", parent)
+		case <-deadline:
+			return 0, fmt.Errorf("unshare pid %d forked no child within %v", parent, timeout)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // waitSSH dials sshd until a handshake with the pinned host key and the
@@ -269,13 +306,13 @@ func (h *Host) waitSSH(ctx context.Context, clientKey *sshKey) error {
 	}
 }
 
-// stopSSHD kills sshd and waits for it. It leaves other processes in
-// the namespace alone; see killNamespace.
+// stopSSHD kills unshare and waits for it. The kernel then kills sshd
+// and every other process in the host's PID namespace.
 func (h *Host) stopSSHD() {
-	if h.sshd == nil {
+	if h.unshare == nil {
 		return
 	}
-	h.sshd.Process.Kill()
+	h.unshare.Process.Kill()
 	<-h.exited
 }
 

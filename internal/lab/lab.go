@@ -287,9 +287,9 @@ func (l *Lab) running(name string) (*Host, error) {
 	return h, nil
 }
 
-// Exec runs a program inside the host's mount namespace, without SSH,
-// and returns its combined standard output and standard error. The
-// program shares the machine's network and process namespaces.
+// Exec runs a program inside the host's mount and PID namespaces,
+// without SSH, and returns its combined standard output and standard
+// error. The program shares the machine's network.
 func (l *Lab) Exec(ctx context.Context, host string, name string, args ...string) ([]byte, error) {
 	h, err := l.running(host)
 	if err != nil {
@@ -304,7 +304,7 @@ func (l *Lab) Exec(ctx context.Context, host string, name string, args ...string
 }
 
 func nsenter(ctx context.Context, h *Host, name string, args ...string) *exec.Cmd {
-	full := append([]string{"-t", fmt.Sprint(h.PID()), "-m", "--", name}, args...)
+	full := append([]string{"-t", fmt.Sprint(h.PID()), "--mount", "--pid", "--", name}, args...)
 	return exec.CommandContext(ctx, "nsenter", full...)
 }
 

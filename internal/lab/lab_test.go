@@ -103,6 +103,24 @@ func TestLab(t *testing.T) {
 		}
 	})
 
+	t.Run("processes-private", func(t *testing.T) {
+		out, err := l.Exec(ctx, "node3", "pidof", "dockerd")
+		if err == nil {
+			t.Errorf("node3: pidof dockerd = %q; want none, because other hosts' processes must be invisible", out)
+		}
+		out, err = l.Exec(ctx, "node1", "pidof", "dockerd")
+		if err != nil {
+			t.Fatalf("node1: pidof dockerd: %v\n%s", err, out)
+		}
+		pidFile, err := l.ReadFile("node1", "/run/docker.pid")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := strings.TrimSpace(string(out)), strings.TrimSpace(string(pidFile)); got != want {
+			t.Errorf("node1: pidof dockerd = %q; want only %q from /run/docker.pid", got, want)
+		}
+	})
+
 	t.Run("os-release-private", func(t *testing.T) {
 		fake := "ID=rocky\nID_LIKE=\"rhel centos fedora\"\n"
 		if err := l.WriteFile("node3", "/etc/os-release", []byte(fake), 0o644); err != nil {
@@ -186,8 +204,8 @@ func TestLab(t *testing.T) {
 			t.Errorf("node2 dockerd pid = %d after restart; want a new pid", after)
 		}
 
-		if !waitGone(before) {
-			t.Errorf("node2 old dockerd pid %d still runs after restart", before)
+		if !waitReaped(before) {
+			t.Errorf("node2 old dockerd pid %d still in /proc after restart; want it reaped by the host's sshd", before)
 		}
 		if n, err := l.Restarts("node2"); err != nil || n != 1 {
 			t.Errorf("node2 restarts = %d, %v; want 1, nil", n, err)
@@ -220,6 +238,19 @@ func TestLab(t *testing.T) {
 	t.Run("inventory", func(t *testing.T) {
 		checkInventory(t, l)
 	})
+}
+
+// waitReaped polls until /proc has no entry for pid, so the process has
+// exited and been reaped, or ten seconds pass.
+func waitReaped(pid int) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); errors.Is(err, os.ErrNotExist) {
+			return true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return false
 }
 
 // waitGone polls /proc until pid is gone or ten seconds pass. A

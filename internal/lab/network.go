@@ -113,6 +113,10 @@ var errNetnsExists = errors.New("network namespace exists")
 // the name exists, so two labs starting at once never share a subnet.
 // The returned network is set up even when err is non-nil, so the
 // caller must still tear it down.
+//
+// NOTE: a lab process that dies without Close leaves its namespace, veth
+// and route behind. Later labs skip that subnet; `ip netns del
+// rtlab-X-Y` removes it.
 func claimNetwork(ctx context.Context, requested string) (*network, error) {
 	candidates, err := candidateSubnets(requested)
 	if err != nil {

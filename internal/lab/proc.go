@@ -131,6 +131,27 @@ func (ns *mountNamespace) killAll(timeout time.Duration) error {
 	}
 }
 
+// hostPID translates a pid as a host numbers it, inside its PID
+// namespace, to the pid the machine uses for the same process. The
+// NSpid line of /proc/PID/status lists a process's pid in each nested
+// PID namespace, outermost first.
+func (ns *mountNamespace) hostPID(nsPID int) (int, error) {
+	want := strconv.Itoa(nsPID)
+	for _, pid := range ns.pids() {
+		status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(status), "\n") {
+			fields := strings.Fields(line)
+			if len(fields) > 2 && fields[0] == "NSpid:" && fields[len(fields)-1] == want {
+				return pid, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("find process %d of the host's PID namespace: not running", nsPID)
+}
+
 func (ns *mountNamespace) Close() error {
 	return ns.file.Close()
 }
