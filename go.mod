@@ -3,6 +3,7 @@ module github.com/regtrust/regtrust
 go 1.26.8
 
 require (
+	github.com/aymanbagabas/go-udiff v0.4.2
 	github.com/bramvdbogaerde/go-scp v1.6.1 // indirect
 	github.com/sourcegraph/conc v0.3.0 // indirect
 	golang.org/x/crypto v0.59.0 // indirect
