@@ -399,3 +399,43 @@ func TestIsSelfSigned(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkFetchLoopback(b *testing.B) {
+	p := newTestPKI(b)
+	// serveChain needs a *testing.T for its cleanup, so the benchmark
+	// starts its own listener.
+	listener, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		b.Fatalf("listen: %v", err)
+	}
+	defer listener.Close()
+	pair := tls.Certificate{PrivateKey: p.leaf.key, Certificate: [][]byte{p.leaf.cert.Raw, p.intermediate.cert.Raw, p.root.cert.Raw}}
+	config := &tls.Config{Certificates: []tls.Certificate{pair}}
+	go func() {
+		for {
+			conn, err := listener.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer conn.Close()
+				_ = tls.Server(conn, config).Handshake()
+			}()
+		}
+	}()
+	for b.Loop() {
+		if _, err := Fetch(context.Background(), listener.Addr().String(), nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkParseCAFile(b *testing.B) {
+	p := newTestPKI(b)
+	data := concat(p.root.certPEM(), p.intermediate.certPEM())
+	for b.Loop() {
+		if _, err := ParseCAFile("ca.crt", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -373,3 +373,13 @@ func TestNormalizeRegistryInvalid(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkMergeInsecure(b *testing.B) {
+	orig := []byte("{\n  \"debug\": true,\n  \"log-driver\": \"json-file\",\n  \"log-opts\": {\"max-size\": \"10m\", \"max-file\": \"3\"},\n  \"insecure-registries\": [\"a.lan:5000\", \"10.0.0.0/8\"],\n  \"live-restore\": true\n}\n")
+	add := []string{"http://b.lan:5000/"}
+	for b.Loop() {
+		if _, _, err := MergeInsecure(orig, add, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
