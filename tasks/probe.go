@@ -1,0 +1,219 @@
+package tasks
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"path"
+	"strconv"
+	"strings"
+)
+
+// Probe is one piece of host state that a task reads. Either Path is set,
+// and the file or folder's existence, mode, owner, size and SHA-256 are
+// read (and its content when Content is set), or Key and Script are set,
+// and the standard output of the shell snippet Script is stored as the
+// fact Key.
+type Probe struct {
+	Path    string
+	Content bool
+
+	Key    string
+	Script string
+}
+
+// FileState is the state of one remote path.
+type FileState struct {
+	Exists bool
+	IsDir  bool
+	Mode   fs.FileMode
+	UID    int
+	GID    int
+	Size   int64
+	SHA256 string // hex, of the content; empty for folders
+	// Content is the file's content when it was probed with Content set.
+	Content     []byte
+	ContentRead bool
+}
+
+// maxContent caps how much of one file Gather reads. The files whose
+// content tasks read (daemon.json, os-release, certificates) are far
+// smaller; a larger one is reported as too large instead of being read.
+const maxContent = 4 << 20
+
+// Gather reads the state of every probe in one remote command and stores
+// it in the Target. Temporary files that an interrupted run left beside
+// probed files are recorded so that the next Flush removes them.
+func (t *Target) Gather(ctx context.Context, probes []Probe) error {
+	script, index := gatherScript(probes)
+	res, err := t.runScript(ctx, script)
+	if err != nil {
+		return fmt.Errorf("gather state: %w", err)
+	}
+	if err := res.Err(); err != nil {
+		return fmt.Errorf("gather state: %w", err)
+	}
+	return t.parseGather(res.Stdout, index)
+}
+
+// gatherScript builds the POSIX shell script that prints one record per
+// probe. Records are tab-separated and name probes by index, so that no
+// path has to be escaped in the output.
+func gatherScript(probes []Probe) (string, []Probe) {
+	var b strings.Builder
+	b.WriteString(`p() {
+  if [ -d "$2" ]; then
+    printf 'D\t%s\t%s\n' "$1" "$(stat -c '%a %u %g' "$2")"
+  elif [ -e "$2" ]; then
+    printf 'F\t%s\t%s\t%s\n' "$1" "$(stat -c '%a %u %g %s' "$2")" "$(sha256sum < "$2" | cut -d' ' -f1)"
+    if [ "$3" = c ] && [ "$(stat -c %s "$2")" -le ` + strconv.Itoa(maxContent) + ` ]; then
+      printf 'C\t%s\t%s\n' "$1" "$(base64 < "$2" | tr -d '\n')"
+    fi
+  else
+    printf 'M\t%s\n' "$1"
+  fi
+}
+s() {
+  printf 'S\t%s\t%s\n' "$1" "$(eval "$2" 2>/dev/null | base64 | tr -d '\n')"
+}
+t() {
+  for f in "$1"/.*` + tempMarker + `*; do
+    [ -e "$f" ] && printf 'T\t%s\n' "$(printf %s "$f" | base64 | tr -d '\n')"
+  done
+  return 0
+}
+`)
+	var index []Probe
+	dirs := map[string]bool{}
+	seen := map[string]bool{}
+	for _, pr := range probes {
+		key := pr.Path + "\x00" + pr.Key
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		i := len(index)
+		index = append(index, pr)
+		switch {
+		case pr.Script != "":
+			fmt.Fprintf(&b, "s %d %s\n", i, shellQuote(pr.Script))
+		default:
+			flag := "-"
+			if pr.Content {
+				flag = "c"
+			}
+			fmt.Fprintf(&b, "p %d %s %s\n", i, shellQuote(pr.Path), flag)
+			dirs[path.Dir(pr.Path)] = true
+		}
+	}
+	for _, d := range sortedKeys(dirs) {
+		fmt.Fprintf(&b, "t %s\n", shellQuote(d))
+	}
+	return b.String(), index
+}
+
+func (t *Target) parseGather(out []byte, index []Probe) error {
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(make([]byte, 64<<10), 2*maxContent)
+	for sc.Scan() {
+		f := strings.Split(sc.Text(), "\t")
+		if len(f) < 2 {
+			continue
+		}
+		if f[0] == "T" {
+			name, err := base64.StdEncoding.DecodeString(f[1])
+			if err != nil {
+				return fmt.Errorf("gather state: invalid record %q", sc.Text())
+			}
+			t.stale = append(t.stale, string(name))
+			continue
+		}
+		i, err := strconv.Atoi(f[1])
+		if err != nil || i < 0 || i >= len(index) {
+			return fmt.Errorf("gather state: invalid record %q", sc.Text())
+		}
+		pr := index[i]
+		if err := t.storeRecord(f, pr); err != nil {
+			return fmt.Errorf("gather state of %s%s: %w", pr.Path, pr.Key, err)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("gather state: %w", err)
+	}
+	for _, pr := range index {
+		if pr.Script != "" {
+			if _, ok := t.facts[pr.Key]; !ok {
+				return fmt.Errorf("gather state: no output for %s", pr.Key)
+			}
+		} else if _, ok := t.files[pr.Path]; !ok {
+			return fmt.Errorf("gather state: no output for %s", pr.Path)
+		}
+	}
+	return nil
+}
+
+func (t *Target) storeRecord(f []string, pr Probe) error {
+	switch f[0] {
+	case "M":
+		t.files[pr.Path] = &FileState{}
+	case "D", "F":
+		if len(f) < 3 {
+			return fmt.Errorf("short record")
+		}
+		st := &FileState{Exists: true, IsDir: f[0] == "D"}
+		nums := strings.Fields(f[2])
+		if len(nums) < 3 {
+			return fmt.Errorf("unexpected stat output %q", f[2])
+		}
+		mode, err := strconv.ParseUint(nums[0], 8, 32)
+		if err != nil {
+			return fmt.Errorf("unexpected mode %q", nums[0])
+		}
+		st.Mode = fs.FileMode(mode)
+		st.UID, _ = strconv.Atoi(nums[1])
+		st.GID, _ = strconv.Atoi(nums[2])
+		if len(nums) > 3 {
+			st.Size, _ = strconv.ParseInt(nums[3], 10, 64)
+		}
+		if !st.IsDir && len(f) > 3 {
+			st.SHA256 = f[3]
+		}
+		t.files[pr.Path] = st
+	case "C":
+		st := t.files[pr.Path]
+		if st == nil {
+			return fmt.Errorf("content before state")
+		}
+		data, err := base64.StdEncoding.DecodeString(f[2])
+		if err != nil {
+			return fmt.Errorf("invalid content encoding")
+		}
+		if sha256Hex(data) != st.SHA256 {
+			return fmt.Errorf("file changed while it was read; run again")
+		}
+		st.Content, st.ContentRead = data, true
+	case "S":
+		out := ""
+		if len(f) > 2 {
+			data, err := base64.StdEncoding.DecodeString(f[2])
+			if err != nil {
+				return fmt.Errorf("invalid output encoding")
+			}
+			out = string(data)
+		}
+		t.facts[pr.Key] = out
+	default:
+		return fmt.Errorf("unknown record type %q", f[0])
+	}
+	return nil
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
