@@ -1,0 +1,52 @@
+// Package playbook loads and validates regtrust playbooks and runs them
+// against an inventory's hosts.
+//
+// A playbook is a YAML list of plays. Each play names its hosts, its
+// registries, its tasks and its handlers. Handlers are tasks that run once
+// per host after the play's tasks, in the order they are defined, and only
+// when a task or an earlier handler that changed something notified them.
+package playbook
+
+import (
+	"github.com/regtrust/regtrust/tasks"
+)
+
+// Playbook is a loaded and validated playbook.
+type Playbook struct {
+	// File is the playbook's file name, used in messages.
+	File  string
+	Plays []*Play
+}
+
+// Play is one play of a playbook.
+type Play struct {
+	Name string
+	// Hosts is a host pattern: a host, a group, "all" or a combination.
+	Hosts      string
+	Registries map[string]*tasks.Registry
+	// RegistryOrder lists the registry names in the order they are written.
+	RegistryOrder []string
+	Tasks         []*Step
+	Handlers      []*Step
+}
+
+// Step is a task or handler of a play.
+type Step struct {
+	// Name identifies the step in output and, for handlers, in notify
+	// lists. It defaults to the task type.
+	Name string
+	Type string
+	Task tasks.Task
+	// Notify lists the handlers to run when this step changes something.
+	Notify []string
+	// Line is the step's line in the playbook, for messages.
+	Line int
+}
+
+// Label returns the step's name with its registry, for output.
+func (s *Step) Label() string {
+	if r, ok := s.Task.(interface{ Registry() *tasks.Registry }); ok && s.Name == s.Type {
+		return s.Name + " " + r.Registry().Name
+	}
+	return s.Name
+}

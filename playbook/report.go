@@ -1,0 +1,172 @@
+package playbook
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Statuses of tasks and hosts in a report.
+const (
+	StatusOK          = "ok"
+	StatusChanged     = "changed"
+	StatusFailed      = "failed"
+	StatusSkipped     = "skipped"
+	StatusUnreachable = "unreachable"
+	// StatusNotRun marks a host that the run never started, because it
+	// was cancelled first.
+	StatusNotRun = "not_run"
+)
+
+// Report is the outcome of a run, as printed and as written by --report.
+type Report struct {
+	Check    bool          `json:"check"`
+	Started  time.Time     `json:"started"`
+	Duration float64       `json:"duration_seconds"`
+	Hosts    []*HostReport `json:"hosts"`
+	Totals   Totals        `json:"totals"`
+}
+
+// HostReport is the outcome of a run on one host.
+type HostReport struct {
+	Host   string `json:"host"`
+	Status string `json:"status"`
+	// Error is the reason the host failed or was unreachable.
+	Error string       `json:"error,omitempty"`
+	Tasks []TaskReport `json:"tasks"`
+	// Handlers lists the handlers that ran, or in check mode would run.
+	Handlers []string `json:"handlers"`
+}
+
+// TaskReport is the outcome of one task or handler on one host.
+type TaskReport struct {
+	Play    string `json:"play"`
+	Task    string `json:"task"`
+	Handler bool   `json:"handler,omitempty"`
+	Status  string `json:"status"`
+	Message string `json:"message,omitempty"`
+	Diff    string `json:"diff,omitempty"`
+}
+
+// Totals counts hosts by status, and the tasks and handlers that changed
+// something (or would, in check mode) on any host.
+type Totals struct {
+	Hosts       int `json:"hosts"`
+	Changes     int `json:"changes"`
+	OK          int `json:"ok"`
+	Changed     int `json:"changed"`
+	Failed      int `json:"failed"`
+	Unreachable int `json:"unreachable"`
+	NotRun      int `json:"not_run"`
+}
+
+func (r *Report) count() {
+	r.Totals = Totals{Hosts: len(r.Hosts)}
+	for _, h := range r.Hosts {
+		for _, t := range h.Tasks {
+			if t.Status == StatusChanged {
+				r.Totals.Changes++
+			}
+		}
+		switch h.Status {
+		case StatusOK:
+			r.Totals.OK++
+		case StatusChanged:
+			r.Totals.Changed++
+		case StatusFailed:
+			r.Totals.Failed++
+		case StatusUnreachable:
+			r.Totals.Unreachable++
+		case StatusNotRun:
+			r.Totals.NotRun++
+		}
+	}
+}
+
+// WriteJSON writes the report to file atomically, so that a reader never
+// sees half a report.
+func (r *Report) WriteJSON(file string) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write report %s: %w", file, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write report %s: %w", file, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return fmt.Errorf("write report %s: %w", file, err)
+	}
+	if err := os.Rename(tmp.Name(), file); err != nil {
+		return fmt.Errorf("write report %s: %w", file, err)
+	}
+	return nil
+}
+
+// printHost prints a host's task lines and, with diff, each change.
+func printHost(w io.Writer, h *HostReport, diff bool) {
+	var b strings.Builder
+	for _, t := range h.Tasks {
+		label := t.Task
+		if t.Handler {
+			label = "handler " + label
+		}
+		fmt.Fprintf(&b, "%s: %s: %s", h.Host, t.Status, label)
+		if t.Message != "" {
+			fmt.Fprintf(&b, ": %s", t.Message)
+		}
+		b.WriteByte('\n')
+		if diff && t.Diff != "" {
+			for _, line := range strings.Split(strings.TrimRight(t.Diff, "\n"), "\n") {
+				fmt.Fprintf(&b, "    %s\n", line)
+			}
+		}
+	}
+	if h.Error != "" && (len(h.Tasks) == 0 || h.Status == StatusUnreachable) {
+		fmt.Fprintf(&b, "%s: %s: %s\n", h.Host, h.Status, h.Error)
+	}
+	io.WriteString(w, b.String())
+}
+
+// PrintRecap prints a table with a row per host and the totals.
+func (r *Report) PrintRecap(w io.Writer) {
+	fmt.Fprintln(w)
+	title := "RECAP"
+	if r.Check {
+		title += " (check mode: nothing was changed)"
+	}
+	fmt.Fprintln(w, title)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOST\tSTATUS\tOK\tCHANGED\tFAILED\tSKIPPED\tHANDLERS")
+	for _, h := range r.Hosts {
+		var n = map[string]int{}
+		for _, t := range h.Tasks {
+			n[t.Status]++
+		}
+		handlers := strings.Join(h.Handlers, ",")
+		if handlers == "" {
+			handlers = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", h.Host, h.Status, n[StatusOK], n[StatusChanged], n[StatusFailed], n[StatusSkipped], handlers)
+	}
+	tw.Flush()
+	t := r.Totals
+	fmt.Fprintf(w, "%d hosts: %d ok, %d changed, %d failed, %d unreachable", t.Hosts, t.OK, t.Changed, t.Failed, t.Unreachable)
+	if t.NotRun > 0 {
+		fmt.Fprintf(w, ", %d not run", t.NotRun)
+	}
+	fmt.Fprintf(w, " in %.1fs\n", r.Duration)
+}

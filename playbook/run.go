@@ -1,0 +1,462 @@
+package playbook
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/sourcegraph/conc/pool"
+
+	"github.com/regtrust/regtrust/internal/sshx"
+	"github.com/regtrust/regtrust/inventory"
+	"github.com/regtrust/regtrust/tasks"
+)
+
+// DefaultForks is the default maximum number of hosts a run works on at
+// once. Each host costs one SSH connection and little memory, so the
+// limit is set by how many handshakes the remote side and the network
+// take at once, not by the controller.
+const DefaultForks = 50
+
+// HostConn is an open connection to one host.
+type HostConn interface {
+	tasks.Conn
+	Close() error
+}
+
+// DialFunc opens the connection to one host.
+type DialFunc func(ctx context.Context, cfg sshx.Config) (HostConn, error)
+
+// Options configure a run.
+type Options struct {
+	Inventory *inventory.Inventory
+	// Limit further restricts the hosts of every play, as a host pattern.
+	Limit string
+	// Check reports what would change without changing anything.
+	Check bool
+	// Diff adds a description of each change to the output.
+	Diff  bool
+	Forks int
+
+	// KnownHostsFiles verify host keys; empty means ~/.ssh/known_hosts.
+	KnownHostsFiles   []string
+	AcceptNewHostKeys bool
+	// PrivateKey is used for hosts whose inventory names no key file.
+	PrivateKey     string
+	ConnectTimeout time.Duration
+
+	// Out receives the human-readable output; nil discards it.
+	Out io.Writer
+	// Dial opens host connections; nil means sshx.Dial.
+	Dial DialFunc
+	// FetchDial opens the controller's connections to registries for
+	// fetch_ca; nil dials directly.
+	FetchDial tasks.DialFunc
+}
+
+// hostPlan is the work for one host: the plays that select it and how to
+// reach it.
+type hostPlan struct {
+	host  *inventory.Host
+	plays []*Play
+	ssh   sshx.Config
+}
+
+// Run runs pb against the hosts its plays select. An error means the run
+// could not start; no host was contacted then. Host failures are in the
+// report.
+func Run(ctx context.Context, pb *Playbook, opts Options) (*Report, error) {
+	out := opts.Out
+	if out == nil {
+		out = io.Discard
+	}
+	plans, err := planHosts(pb, &opts, out)
+	if err != nil {
+		return nil, err
+	}
+	if err := resolveRegistries(ctx, pb, plans, opts.FetchDial, out); err != nil {
+		return nil, err
+	}
+
+	report := &Report{Check: opts.Check, Started: time.Now().UTC()}
+	report.Hosts = make([]*HostReport, len(plans))
+	forks := opts.Forks
+	if forks <= 0 {
+		forks = DefaultForks
+	}
+	dial := opts.Dial
+	if dial == nil {
+		dial = func(ctx context.Context, cfg sshx.Config) (HostConn, error) {
+			return sshx.Dial(ctx, cfg)
+		}
+	}
+	var outMu sync.Mutex
+	p := pool.New().WithMaxGoroutines(forks)
+	for i, plan := range plans {
+		p.Go(func() {
+			var hr *HostReport
+			if ctx.Err() != nil {
+				hr = &HostReport{Host: plan.host.Name, Status: StatusNotRun, Error: "the run was cancelled before this host started", Tasks: []TaskReport{}, Handlers: []string{}}
+			} else {
+				hr = runHost(ctx, plan, dial, !opts.Check)
+			}
+			report.Hosts[i] = hr
+			outMu.Lock()
+			printHost(out, hr, opts.Diff)
+			outMu.Unlock()
+		})
+	}
+	p.Wait()
+	report.Duration = time.Since(report.Started).Seconds()
+	report.count()
+	return report, nil
+}
+
+// planHosts selects each play's hosts and checks every host's connection
+// settings, so that bad input stops the run before any host is contacted.
+func planHosts(pb *Playbook, opts *Options, out io.Writer) ([]*hostPlan, error) {
+	inv := opts.Inventory
+	if inv == nil {
+		return nil, fmt.Errorf("no inventory given")
+	}
+	var limit map[string]bool
+	if opts.Limit != "" {
+		hosts, err := inv.Select(opts.Limit)
+		if err != nil {
+			return nil, fmt.Errorf("--limit %q: %w", opts.Limit, err)
+		}
+		limit = map[string]bool{}
+		for _, h := range hosts {
+			limit[h.Name] = true
+		}
+		for _, u := range inv.Unmatched(opts.Limit) {
+			fmt.Fprintf(out, "warning: --limit: %q matches no host or group\n", u)
+		}
+	}
+	byName := map[string]*hostPlan{}
+	for _, play := range pb.Plays {
+		hosts, err := inv.Select(play.Hosts)
+		if err != nil {
+			return nil, fmt.Errorf("%s: play %q: hosts %q: %w", pb.File, play.Name, play.Hosts, err)
+		}
+		for _, u := range inv.Unmatched(play.Hosts) {
+			fmt.Fprintf(out, "warning: play %q: %q matches no host or group in the inventory\n", play.Name, u)
+		}
+		for _, h := range hosts {
+			if limit != nil && !limit[h.Name] {
+				continue
+			}
+			plan := byName[h.Name]
+			if plan == nil {
+				plan = &hostPlan{host: h}
+				byName[h.Name] = plan
+			}
+			plan.plays = append(plan.plays, play)
+		}
+	}
+	var plans []*hostPlan
+	for _, h := range inv.Hosts() {
+		if plan := byName[h.Name]; plan != nil {
+			plans = append(plans, plan)
+		}
+	}
+	if len(plans) == 0 {
+		fmt.Fprintln(out, "warning: no host matched; nothing to do")
+	}
+	known := opts.KnownHostsFiles
+	if len(known) == 0 {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return nil, fmt.Errorf("find known_hosts: %w; give --known-hosts", err)
+		}
+		known = []string{filepath.Join(home, ".ssh", "known_hosts")}
+	}
+	for _, plan := range plans {
+		cfg, err := sshConfig(plan.host, opts, known)
+		if err != nil {
+			return nil, err
+		}
+		plan.ssh = cfg
+	}
+	return plans, nil
+}
+
+// sshConfig builds the SSH settings of h. The inventory's key file wins
+// over --private-key; with neither, ssh-agent and the usual default keys
+// are tried.
+func sshConfig(h *inventory.Host, opts *Options, known []string) (sshx.Config, error) {
+	conn, err := h.Connection()
+	if err != nil {
+		return sshx.Config{}, err
+	}
+	cfg := sshx.Config{
+		Host:              conn.Address,
+		Port:              conn.Port,
+		User:              conn.User,
+		KnownHostsFiles:   known,
+		AcceptNewHostKeys: opts.AcceptNewHostKeys,
+		ConnectTimeout:    opts.ConnectTimeout,
+		UseAgent:          true,
+	}
+	key := conn.IdentityFile
+	if key == "" {
+		key = opts.PrivateKey
+	}
+	if key != "" {
+		if err := checkReadable(key); err != nil {
+			return sshx.Config{}, fmt.Errorf("host %s: private key: %w; fix ansible_ssh_private_key_file or --private-key", h.Name, err)
+		}
+		cfg.IdentityFiles = []string{key}
+		return cfg, nil
+	}
+	if home, err := os.UserHomeDir(); err == nil {
+		for _, name := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
+			p := filepath.Join(home, ".ssh", name)
+			if checkReadable(p) == nil {
+				cfg.IdentityFiles = append(cfg.IdentityFiles, p)
+			}
+		}
+	}
+	return cfg, nil
+}
+
+func checkReadable(p string) error {
+	f, err := os.Open(p)
+	if err != nil {
+		return err
+	}
+	return f.Close()
+}
+
+// resolveRegistries fetches or loads the CA of every registry that a play
+// with hosts uses, once per registry source, before any host is contacted.
+func resolveRegistries(ctx context.Context, pb *Playbook, plans []*hostPlan, dial tasks.DialFunc, out io.Writer) error {
+	used := map[*Play]bool{}
+	for _, plan := range plans {
+		for _, p := range plan.plays {
+			used[p] = true
+		}
+	}
+	type source struct{ address, pin, file, pem string }
+	done := map[source]*tasks.Registry{}
+	for _, play := range pb.Plays {
+		if !used[play] {
+			continue
+		}
+		names := slices.Clone(play.RegistryOrder)
+		for _, name := range names {
+			r := play.Registries[name]
+			if !registryInUse(play, r) {
+				continue
+			}
+			key := source{r.Address, r.Pin, r.CAFile, r.CAPEM}
+			if prev := done[key]; prev != nil {
+				r.CA, r.CASource, r.Warnings = prev.CA, prev.CASource, prev.Warnings
+			} else {
+				if err := tasks.ResolveCA(ctx, r, dial); err != nil {
+					return fmt.Errorf("%s: play %q: %w", pb.File, play.Name, err)
+				}
+				done[key] = r
+				printCA(out, r)
+			}
+			if err := tasks.LoadClientPair(r); err != nil {
+				return fmt.Errorf("%s: play %q: %w", pb.File, play.Name, err)
+			}
+		}
+	}
+	return nil
+}
+
+func registryInUse(p *Play, r *tasks.Registry) bool {
+	for _, s := range append(slices.Clone(p.Tasks), p.Handlers...) {
+		if ru, ok := s.Task.(registryUser); ok && ru.Registry() == r {
+			return true
+		}
+	}
+	return false
+}
+
+// printCA shows the CA a registry resolved to. Without a pin the
+// fingerprint is printed with the line that pins it, because a CA taken
+// from the registry's own handshake is trust on first use.
+func printCA(out io.Writer, r *tasks.Registry) {
+	fmt.Fprintf(out, "registry %s (%s): CA %q, SHA256 %s, from %s\n", r.Name, r.Address, r.CA.Cert.Subject.String(), r.CA.SHA256, r.CASource)
+	for _, w := range r.Warnings {
+		fmt.Fprintf(out, "warning: registry %s: %s\n", r.Name, w)
+	}
+	if r.Pin == "" {
+		fmt.Fprintf(out, "registry %s is not pinned; after checking the fingerprint, add under it:\n  ca_sha256: %q\n", r.Name, r.CA.SHA256)
+	}
+}
+
+// runHost connects to one host once and runs every play that selects it.
+func runHost(ctx context.Context, plan *hostPlan, dial DialFunc, apply bool) *HostReport {
+	hr := &HostReport{Host: plan.host.Name, Status: StatusOK, Tasks: []TaskReport{}, Handlers: []string{}}
+	conn, err := dial(ctx, plan.ssh)
+	if err != nil {
+		hr.Status = StatusUnreachable
+		hr.Error = err.Error()
+		return hr
+	}
+	defer conn.Close()
+
+	t := tasks.NewTarget(plan.host.Name, plan.host, conn, apply)
+	var probes []tasks.Probe
+	for _, p := range plan.plays {
+		for _, s := range append(slices.Clone(p.Tasks), p.Handlers...) {
+			probes = append(probes, s.Task.Probes(t)...)
+		}
+	}
+	if err := t.Gather(ctx, probes); err != nil {
+		hr.fail(err)
+		return hr
+	}
+	for _, p := range plan.plays {
+		if !runPlay(ctx, p, t, hr) {
+			break
+		}
+	}
+	return hr
+}
+
+func (hr *HostReport) fail(err error) {
+	hr.Status = StatusFailed
+	if hr.Error == "" {
+		hr.Error = err.Error()
+	}
+}
+
+func (hr *HostReport) add(tr TaskReport) {
+	hr.Tasks = append(hr.Tasks, tr)
+	switch tr.Status {
+	case StatusChanged:
+		if hr.Status == StatusOK {
+			hr.Status = StatusChanged
+		}
+	case StatusFailed:
+		hr.Status = StatusFailed
+		if hr.Error == "" {
+			hr.Error = tr.Task + ": " + tr.Message
+		}
+	}
+}
+
+// runPlay runs a play's tasks and then its notified handlers on one host.
+// It returns false when the host failed, so that no later play runs.
+func runPlay(ctx context.Context, p *Play, t *tasks.Target, hr *HostReport) bool {
+	notified := map[string]bool{}
+	// written lists the reports of tasks whose writes are still queued,
+	// so that a failed write marks them failed.
+	var written []int
+	flush := func() bool {
+		if err := t.Flush(ctx); err != nil {
+			for _, i := range written {
+				hr.Tasks[i].Status = StatusFailed
+				hr.Tasks[i].Message = err.Error()
+			}
+			hr.fail(err)
+			written = nil
+			return false
+		}
+		written = nil
+		return true
+	}
+
+	for i, s := range p.Tasks {
+		tr := runStep(ctx, p, s, t, false)
+		if tr.Status == StatusChanged {
+			for _, n := range s.Notify {
+				notified[n] = true
+			}
+			written = append(written, len(hr.Tasks))
+		}
+		hr.add(tr)
+		if tr.Status == StatusFailed {
+			flush()
+			skipRest(p, p.Tasks[i+1:], hr, "an earlier task failed on this host")
+			return false
+		}
+	}
+	if !flush() {
+		return false
+	}
+
+	// Handlers run in the order they are defined. A handler may notify one
+	// defined before it, so the list is walked until no notified handler
+	// is left; each handler runs at most once.
+	ran := map[string]bool{}
+	for progress := true; progress; {
+		progress = false
+		for _, h := range p.Handlers {
+			if !notified[h.Name] || ran[h.Name] {
+				continue
+			}
+			ran[h.Name] = true
+			progress = true
+			tr := runStep(ctx, p, h, t, true)
+			hr.add(tr)
+			if tr.Status == StatusFailed {
+				flush()
+				return false
+			}
+			if tr.Status == StatusChanged {
+				hr.Handlers = append(hr.Handlers, h.Name)
+				for _, n := range h.Notify {
+					notified[n] = true
+				}
+				written = append(written, len(hr.Tasks)-1)
+			}
+			if !flush() {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func runStep(ctx context.Context, p *Play, s *Step, t *tasks.Target, handler bool) TaskReport {
+	tr := TaskReport{Play: p.Name, Task: s.Label(), Handler: handler}
+	if err := ctx.Err(); err != nil {
+		tr.Status = StatusFailed
+		tr.Message = "cancelled: " + err.Error()
+		return tr
+	}
+	res, err := s.Task.CheckApply(ctx, t, t.Applying())
+	switch {
+	case err != nil:
+		tr.Status = StatusFailed
+		tr.Message = err.Error()
+	case res.Changed:
+		tr.Status = StatusChanged
+		tr.Message = res.Message
+		tr.Diff = res.Diff
+	default:
+		tr.Status = StatusOK
+		tr.Message = res.Message
+	}
+	return tr
+}
+
+func skipRest(p *Play, rest []*Step, hr *HostReport, why string) {
+	for _, s := range rest {
+		hr.Tasks = append(hr.Tasks, TaskReport{Play: p.Name, Task: s.Label(), Status: StatusSkipped, Message: why})
+	}
+}
+
+// HostNames returns the names of the hosts in r with status, sorted.
+func (r *Report) HostNames(status string) []string {
+	var names []string
+	for _, h := range r.Hosts {
+		if h.Status == status {
+			names = append(names, h.Host)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
