@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/regtrust/regtrust/inventory"
+	"github.com/regtrust/regtrust/playbook"
+)
+
+// Exit statuses. With --detailed-exitcode the statuses for changes and
+// failures add up, so 6 means both.
+const (
+	exitOK       = 0
+	exitError    = 1
+	exitChanges  = 2
+	exitFailures = 4
+)
+
+const usage = `regtrust makes Docker hosts trust private container registries.
+
+Usage:
+  regtrust run PLAYBOOK -i INVENTORY [options]
+  regtrust version
+
+Run "regtrust run -h" for the options of run.
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// run is the whole command line program; main only adds the process.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitError
+	}
+	switch args[0] {
+	case "run":
+		return runPlaybook(ctx, args[1:], stdout, stderr)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "regtrust", version)
+		return exitOK
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "regtrust: unknown command %q\n\n%s", args[0], usage)
+	return exitError
+}
+
+// stringList is a flag that may be given several times.
+type stringList []string
+
+func (s *stringList) String() string { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error {
+	*s = append(*s, v)
+	return nil
+}
+
+type runFlags struct {
+	inventories       stringList
+	knownHosts        stringList
+	check             bool
+	diff              bool
+	limit             string
+	forks             int
+	privateKey        string
+	acceptNewHostKeys bool
+	report            string
+	detailedExitCode  bool
+	connectTimeout    time.Duration
+}
+
+func runPlaybook(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var f runFlags
+	fs := flag.NewFlagSet("regtrust run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Var(&f.inventories, "i", "inventory `FILE` or folder in Ansible YAML or INI format; repeat to merge several")
+	fs.Var(&f.inventories, "inventory", "same as -i")
+	fs.BoolVar(&f.check, "check", false, "report what would change without changing any host")
+	fs.BoolVar(&f.diff, "diff", false, "show each change: certificates by subject, issuer, expiry and fingerprint, daemon.json as a unified diff")
+	fs.StringVar(&f.limit, "limit", "", "run only on hosts that also match this host `PATTERN`")
+	fs.IntVar(&f.forks, "forks", playbook.DefaultForks, "maximum number of hosts worked on at once")
+	fs.Var(&f.knownHosts, "known-hosts", "known_hosts `FILE` that verifies host keys (default ~/.ssh/known_hosts); repeat for several")
+	fs.StringVar(&f.privateKey, "private-key", "", "SSH private key `FILE` for hosts whose inventory sets no ansible_ssh_private_key_file")
+	fs.BoolVar(&f.acceptNewHostKeys, "accept-new-host-keys", false, "trust the key of a host not yet in known_hosts and add it to the first known_hosts file (a changed key is still rejected)")
+	fs.StringVar(&f.report, "report", "", "write the run's report as JSON to `FILE`")
+	fs.BoolVar(&f.detailedExitCode, "detailed-exitcode", false, "exit 0 with no changes, 2 with changes, 4 with failures, 6 with both")
+	fs.DurationVar(&f.connectTimeout, "connect-timeout", 15*time.Second, "time allowed for each host's TCP connection and SSH handshake")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: regtrust run PLAYBOOK -i INVENTORY [options]\n\nOptions:")
+		fs.PrintDefaults()
+	}
+	positional, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return exitOK
+	}
+	if err != nil {
+		return exitError
+	}
+	if len(positional) != 1 {
+		fmt.Fprintf(stderr, "regtrust run: give exactly one playbook, got %d arguments\n", len(positional))
+		fs.Usage()
+		return exitError
+	}
+	if len(f.inventories) == 0 {
+		fmt.Fprintln(stderr, "regtrust run: no inventory given; add -i INVENTORY")
+		return exitError
+	}
+	if f.forks < 1 {
+		fmt.Fprintf(stderr, "regtrust run: --forks %d must be at least 1\n", f.forks)
+		return exitError
+	}
+
+	pb, err := playbook.Load(positional[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "regtrust: %v\n", err)
+		return exitError
+	}
+	inv, err := inventory.Load(f.inventories...)
+	if err != nil {
+		fmt.Fprintf(stderr, "regtrust: %v\n", err)
+		return exitError
+	}
+	for _, w := range inv.Warnings() {
+		fmt.Fprintf(stderr, "warning: %s\n", w)
+	}
+	rep, err := playbook.Run(ctx, pb, playbook.Options{
+		Inventory:         inv,
+		Limit:             f.limit,
+		Check:             f.check,
+		Diff:              f.diff,
+		Forks:             f.forks,
+		KnownHostsFiles:   f.knownHosts,
+		AcceptNewHostKeys: f.acceptNewHostKeys,
+		PrivateKey:        f.privateKey,
+		ConnectTimeout:    f.connectTimeout,
+		Out:               stdout,
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "regtrust: %v\n", err)
+		return exitError
+	}
+	rep.PrintRecap(stdout)
+	if f.report != "" {
+		if err := rep.WriteJSON(f.report); err != nil {
+			fmt.Fprintf(stderr, "regtrust: %v\n", err)
+			return exitError
+		}
+	}
+	return exitStatus(rep, f.detailedExitCode)
+}
+
+// parseInterspersed parses flags that may come before, between or after
+// positional arguments, as in "regtrust run site.yml -i hosts.yml".
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		// flag stops at "--"; everything after it is positional.
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}
+
+func exitStatus(rep *playbook.Report, detailed bool) int {
+	failed := rep.Totals.Failed+rep.Totals.Unreachable+rep.Totals.NotRun > 0
+	if !detailed {
+		if failed {
+			return exitError
+		}
+		return exitOK
+	}
+	status := exitOK
+	if rep.Totals.Changes > 0 {
+		status |= exitChanges
+	}
+	if failed {
+		status |= exitFailures
+	}
+	return status
+}
