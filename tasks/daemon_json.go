@@ -94,7 +94,9 @@ func (d *daemonJSONInsecure) CheckApply(ctx context.Context, t *Target, apply bo
 		if !st.ContentRead {
 			return Result{}, fmt.Errorf("%s is larger than %d bytes; regtrust does not edit it", p, maxContent)
 		}
-		orig = st.Content
+		// A non-nil slice tells MergeInsecure that the file exists, even
+		// when it is empty.
+		orig = append([]byte{}, st.Content...)
 		mode = st.Mode.Perm()
 	}
 	add, remove := d.entries, []string(nil)
@@ -103,7 +105,7 @@ func (d *daemonJSONInsecure) CheckApply(ctx context.Context, t *Target, apply bo
 	}
 	out, changed, err := daemonjson.MergeInsecure(orig, add, remove)
 	if err != nil {
-		return Result{}, fmt.Errorf("%s: %w; fix the file by hand, regtrust left it as it is", p, err)
+		return Result{}, fmt.Errorf("%s: %w; regtrust left it unchanged", p, err)
 	}
 	if !changed {
 		return Result{Message: "up to date: " + p}, nil

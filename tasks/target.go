@@ -187,9 +187,13 @@ func (t *Target) Exec(ctx context.Context, script string) (sshx.Result, error) {
 }
 
 // runScript runs script with "sh -s" so that the user's login shell, which
-// may not be a POSIX shell, only has to start sh.
+// may not be a POSIX shell, only has to start sh. The script is one brace
+// group, so sh reads all of it before running any of it, and its commands
+// read /dev/null: a command that reads standard input cannot swallow the
+// rest of the script.
 func (t *Target) runScript(ctx context.Context, script string) (sshx.Result, error) {
-	return t.conn.Run(ctx, "/bin/sh -s", strings.NewReader(script))
+	wrapped := "{\n" + script + "\n} </dev/null\n"
+	return t.conn.Run(ctx, "/bin/sh -s", strings.NewReader(wrapped))
 }
 
 // Flush makes the queued writes: it creates missing folders and removes

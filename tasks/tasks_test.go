@@ -228,6 +228,12 @@ func TestGatherRecords(t *testing.T) {
 		{Path: empty, Content: true},
 		{Path: dir},
 		{Path: filepath.Join(dir, "missing")},
+		// A command that reads standard input must not swallow the
+		// rest of the script.
+		// The padding makes the script longer than the shell's read
+		// buffer, so cat would find the rest of the script on stdin.
+		{Key: "stdin", Script: "cat"},
+		{Key: "padding", Script: "true\n" + strings.Repeat("# padding\n", 8000)},
 		{Key: "echo", Script: "printf 'a\\tb\\n'"},
 	})
 	if err != nil {
@@ -254,6 +260,9 @@ func TestGatherRecords(t *testing.T) {
 	}
 	if got, _ := tg.Fact("echo"); got != "a\tb\n" {
 		t.Errorf("fact = %q; want %q", got, "a\tb\n")
+	}
+	if got, _ := tg.Fact("stdin"); got != "" {
+		t.Errorf("fact of cat = %q; want empty, because commands read /dev/null", got)
 	}
 	if _, err := tg.File("/not/probed"); err == nil {
 		t.Errorf("File of a path that was not probed: no error")
