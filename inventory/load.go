@@ -31,15 +31,35 @@ func Load(paths ...string) (*Inventory, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("load inventory: no inventory path given")
 	}
-	l := &loader{main: newBuilder(), varsByDir: make(map[string]*varsSource)}
-	l.main.group(groupAll)
-	l.main.group(groupUngrouped)
-
+	l := newLoader()
 	for _, path := range paths {
 		if err := l.loadPath(path); err != nil {
 			return nil, err
 		}
 	}
+	return l.finish()
+}
+
+// loader carries the state of one Load call.
+type loader struct {
+	main *builder
+	// sourceDirs holds, per path given to Load, the folder whose
+	// host_vars and group_vars belong to it.
+	sourceDirs []string
+	varsByDir  map[string]*varsSource
+	warnings   []string
+}
+
+func newLoader() *loader {
+	l := &loader{main: newBuilder(), varsByDir: make(map[string]*varsSource)}
+	l.main.group(groupAll)
+	l.main.group(groupUngrouped)
+	return l
+}
+
+// finish completes the group tree, reads the variables files of every
+// source and computes the inventory.
+func (l *loader) finish() (*Inventory, error) {
 	if err := l.main.reconcile(); err != nil {
 		return nil, err
 	}
@@ -52,16 +72,6 @@ func Load(paths ...string) (*Inventory, error) {
 		sources = append(sources, src)
 	}
 	return newInventory(l.main, sources, l.warnings)
-}
-
-// loader carries the state of one Load call.
-type loader struct {
-	main *builder
-	// sourceDirs holds, per path given to Load, the folder whose
-	// host_vars and group_vars belong to it.
-	sourceDirs []string
-	varsByDir  map[string]*varsSource
-	warnings   []string
 }
 
 func (l *loader) warn(format string, args ...any) {
@@ -138,6 +148,11 @@ func (l *loader) loadFile(path string) error {
 	if err != nil {
 		return fmt.Errorf("load inventory: %w", err)
 	}
+	return l.addData(path, data)
+}
+
+// addData parses the content of one inventory file and merges it.
+func (l *loader) addData(path string, data []byte) error {
 	fileBuilder, warnings, err := parseInventory(path, data, l.main.hasGroup)
 	if err != nil {
 		return err
@@ -179,9 +194,11 @@ func parseInventory(path string, data []byte, known func(string) bool) (*builder
 
 	// Neither format fits, so report the error of the format that the
 	// file most likely meant to use.
-	if yamlErr == nil && len(doc.Content) > 0 && resolveAlias(doc.Content[0]).Kind == yaml.MappingNode {
-		_, err := parseYAMLInventory(path, &doc)
-		return nil, nil, err
+	rootIsMapping := len(doc.Content) > 0 && resolveAlias(doc.Content[0]).Kind == yaml.MappingNode
+	if yamlErr == nil && (rootIsMapping || looksLikeYAML(data)) {
+		if _, err := parseYAMLInventory(path, &doc); err != nil {
+			return nil, nil, err
+		}
 	}
 	if yamlErr != nil && looksLikeYAML(data) {
 		return nil, nil, yamlSyntaxError(path, data, yamlErr)

@@ -30,6 +30,9 @@ func parseYAMLInventory(file string, doc *yaml.Node) (*builder, error) {
 		values:  newValueDecoder(file),
 		visited: make(map[groupVisit]bool),
 	}
+	if len(doc.Content) == 0 {
+		return nil, &ParseError{File: file, Msg: "the YAML document is empty: add an all: group with hosts"}
+	}
 	root := resolveAlias(doc.Content[0])
 	if root.Kind != yaml.MappingNode {
 		return nil, p.at(root).errorf("a YAML inventory must be a mapping of group names, got %s", kindOf(root))
