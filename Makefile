@@ -1,0 +1,35 @@
+# Targets for building, testing and demonstrating regtrust.
+#
+#   make build       build bin/regtrust
+#   make test        go vet, then every test; the lab and end-to-end
+#                    tests need root (see internal/lab)
+#   make test-short  go vet, then the tests that need no root
+#   make demo        run regtrust on a throwaway lab (root)
+
+GO ?= go
+BIN := bin
+
+.PHONY: all build vet test test-short demo clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/regtrust ./cmd/regtrust
+
+vet:
+	$(GO) vet ./...
+
+# -count=1 because the lab tests depend on programs and files outside
+# the module, which the test cache does not track.
+test: vet
+	$(GO) test -count=1 -timeout 15m ./...
+
+test-short: vet
+	$(GO) test -short ./...
+
+demo: build
+	$(GO) build -o $(BIN)/labdemo ./internal/lab/cmd/labdemo
+	$(BIN)/labdemo -regtrust $(BIN)/regtrust
+
+clean:
+	rm -rf $(BIN)
