@@ -147,7 +147,7 @@ var patternWords = regexp.MustCompile(`(?:[^\s:\[\]]|\[[^\]]*\])+`)
 // splitHostPattern splits a pattern into parts as Ansible's
 // split_host_pattern does: on commas when there is one, and otherwise on
 // colons and white space outside brackets, except that an IPv6 address
-// stays whole.
+// stays whole, without brackets.
 func splitHostPattern(pattern string) []string {
 	var raw []string
 	trimmed := strings.TrimSpace(pattern)
@@ -155,7 +155,7 @@ func splitHostPattern(pattern string) []string {
 	case strings.Contains(pattern, ","):
 		raw = strings.Split(pattern, ",")
 	case isIPv6(strings.TrimSuffix(strings.TrimPrefix(trimmed, "["), "]")):
-		raw = []string{trimmed}
+		raw = []string{strings.TrimSuffix(strings.TrimPrefix(trimmed, "["), "]")}
 	default:
 		raw = patternWords.FindAllString(pattern, -1)
 	}

@@ -1,0 +1,158 @@
+package inventory
+
+import (
+	"os"
+	"os/user"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestConnection(t *testing.T) {
+	current, err := user.Current()
+	if err != nil {
+		t.Fatalf("user.Current() = %v", err)
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defaults := Connection{Address: "web-1", Port: 22, User: current.Username, BecomeUser: "root", BecomeMethod: "sudo"}
+	with := func(change func(*Connection)) Connection {
+		c := defaults
+		change(&c)
+		return c
+	}
+
+	tests := []struct {
+		name string
+		vars map[string]any
+		want Connection
+	}{
+		{"defaults", nil, defaults},
+		{"address", map[string]any{"ansible_host": "10.0.0.11"},
+			with(func(c *Connection) { c.Address = "10.0.0.11" })},
+		{"ssh-host-wins", map[string]any{"ansible_host": "10.0.0.11", "ansible_ssh_host": "10.0.0.12"},
+			with(func(c *Connection) { c.Address = "10.0.0.12" })},
+		{"null-host-is-unset", map[string]any{"ansible_host": nil},
+			defaults},
+		{"empty-host-is-unset", map[string]any{"ansible_host": ""},
+			defaults},
+		{"port-int", map[string]any{"ansible_port": 2222},
+			with(func(c *Connection) { c.Port = 2222 })},
+		{"port-string", map[string]any{"ansible_port": " 2222 "},
+			with(func(c *Connection) { c.Port = 2222 })},
+		{"port-float", map[string]any{"ansible_port": 2222.0},
+			with(func(c *Connection) { c.Port = 2222 })},
+		{"ssh-port-wins", map[string]any{"ansible_port": 2222, "ansible_ssh_port": 2200},
+			with(func(c *Connection) { c.Port = 2200 })},
+		{"ssh-port-alone", map[string]any{"ansible_ssh_port": "2201"},
+			with(func(c *Connection) { c.Port = 2201 })},
+		{"user", map[string]any{"ansible_user": "deploy"},
+			with(func(c *Connection) { c.User = "deploy" })},
+		{"ssh-user-wins", map[string]any{"ansible_user": "deploy", "ansible_ssh_user": "ops"},
+			with(func(c *Connection) { c.User = "ops" })},
+		{"key-file-tilde", map[string]any{"ansible_ssh_private_key_file": "~/.ssh/id_ed25519"},
+			with(func(c *Connection) { c.IdentityFile = filepath.Join(home, ".ssh/id_ed25519") })},
+		{"key-file-bare-tilde", map[string]any{"ansible_ssh_private_key_file": "~"},
+			with(func(c *Connection) { c.IdentityFile = home })},
+		{"key-file-user-tilde", map[string]any{"ansible_ssh_private_key_file": "~" + current.Username + "/k"},
+			with(func(c *Connection) { c.IdentityFile = filepath.Join(current.HomeDir, "k") })},
+		{"key-file-absolute", map[string]any{"ansible_ssh_private_key_file": "/etc/keys/k"},
+			with(func(c *Connection) { c.IdentityFile = "/etc/keys/k" })},
+		{"key-file-generic-name", map[string]any{"ansible_private_key_file": "/a"},
+			with(func(c *Connection) { c.IdentityFile = "/a" })},
+		{"key-file-ssh-name-wins", map[string]any{"ansible_private_key_file": "/a", "ansible_ssh_private_key_file": "/b"},
+			with(func(c *Connection) { c.IdentityFile = "/b" })},
+		{"become-bool", map[string]any{"ansible_become": true},
+			with(func(c *Connection) { c.Become = true })},
+		{"become-yes-string", map[string]any{"ansible_become": "Yes"},
+			with(func(c *Connection) { c.Become = true })},
+		{"become-false-string", map[string]any{"ansible_become": "false"},
+			defaults},
+		{"become-user", map[string]any{"ansible_become": 1, "ansible_become_user": "docker"},
+			with(func(c *Connection) { c.Become = true; c.BecomeUser = "docker" })},
+		{"become-method-sudo", map[string]any{"ansible_become_method": "sudo"},
+			defaults},
+		{"connection-ssh", map[string]any{"ansible_connection": "ssh"},
+			defaults},
+		{"connection-smart", map[string]any{"ansible_connection": "smart"},
+			defaults},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := &Host{Name: "web-1", Vars: tt.vars}
+			got, err := h.Connection()
+			if err != nil {
+				t.Fatalf("Connection() error = %v; want none", err)
+			}
+			if got != tt.want {
+				t.Errorf("Connection() = %+v; want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestConnectionErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		vars map[string]any
+		want string
+	}{
+		{"port-word", map[string]any{"ansible_port": "ssh"},
+			`host web-1: invalid ansible_port "ssh": not a number; set a port from 1 to 65535`},
+		{"port-zero", map[string]any{"ansible_port": 0},
+			`host web-1: invalid ansible_port 0: out of range; set a port from 1 to 65535`},
+		{"port-too-big", map[string]any{"ansible_ssh_port": "70000"},
+			`host web-1: invalid ansible_ssh_port 70000: out of range; set a port from 1 to 65535`},
+		{"port-negative", map[string]any{"ansible_port": -22},
+			`host web-1: invalid ansible_port -22: out of range; set a port from 1 to 65535`},
+		{"port-fraction", map[string]any{"ansible_port": 22.5},
+			`host web-1: invalid ansible_port 22.5: not a number; set a port from 1 to 65535`},
+		{"port-bool", map[string]any{"ansible_port": true},
+			`host web-1: invalid ansible_port true: not a number; set a port from 1 to 65535`},
+		{"port-list", map[string]any{"ansible_port": []any{22}},
+			`host web-1: invalid ansible_port a list: not a number; set a port from 1 to 65535`},
+		{"become-method-su", map[string]any{"ansible_become_method": "su"},
+			`host web-1: invalid ansible_become_method "su": regtrust supports only sudo; remove the variable or set it to sudo`},
+		{"become-not-bool", map[string]any{"ansible_become": "maybe"},
+			`host web-1: invalid ansible_become: "maybe" is not a boolean: use true or false`},
+		{"become-number", map[string]any{"ansible_become": 2},
+			`host web-1: invalid ansible_become: 2 is not a boolean: use true or false`},
+		{"user-list", map[string]any{"ansible_user": []any{"a"}},
+			`host web-1: invalid ansible_user: got a list, want a string`},
+		{"host-mapping", map[string]any{"ansible_host": map[string]any{"ip": "x"}},
+			`host web-1: invalid ansible_host: got a mapping, want a string`},
+		{"host-template", map[string]any{"ansible_host": "{{ inventory_hostname }}.corp"},
+			`host web-1: invalid ansible_host "{{ inventory_hostname }}.corp": it is a Jinja2 template, which regtrust does not evaluate; write the value out`},
+		{"user-vault", map[string]any{"ansible_user": "$ANSIBLE_VAULT;1.1;AES256\n6162\n"},
+			`host web-1: invalid ansible_user: it is encrypted with Ansible Vault, which regtrust cannot decrypt; write the value out`},
+		{"connection-local", map[string]any{"ansible_connection": "local"},
+			`host web-1: invalid ansible_connection "local": regtrust connects only over SSH; remove the variable or set it to ssh`},
+		{"key-file-unknown-user", map[string]any{"ansible_ssh_private_key_file": "~no-such-user-x9/k"},
+			`host web-1: invalid ansible_ssh_private_key_file "~no-such-user-x9/k": user: unknown user no-such-user-x9`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := &Host{Name: "web-1", Vars: tt.vars}
+			got, err := h.Connection()
+			if err == nil {
+				t.Fatalf("Connection() = %+v, no error; want %q", got, tt.want)
+			}
+			if err.Error() != tt.want {
+				t.Errorf("Connection() error =\n  %s\nwant\n  %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestConnectionErrorHidesVaultText(t *testing.T) {
+	h := &Host{Name: "web-1", Vars: map[string]any{"ansible_user": "$ANSIBLE_VAULT;1.1;AES256\n6162636465\n"}}
+	_, err := h.Connection()
+	if err == nil {
+		t.Fatal("Connection() = no error; want one")
+	}
+	if strings.Contains(err.Error(), "6162636465") {
+		t.Errorf("error %q contains the encrypted text; want it left out", err)
+	}
+}
