@@ -21,6 +21,11 @@ func hostEntryNames(entry string) ([]string, int, error) {
 	if entry == "" {
 		return nil, 0, fmt.Errorf("host name is empty")
 	}
+	if strings.Contains(entry, "=") {
+		// The entry is not printed: it is likely a variable, whose value
+		// may be a secret.
+		return nil, 0, fmt.Errorf("invalid host name: it contains '=', so it reads as a variable; put variables after a host name or in a [group:vars] section")
+	}
 	if strings.HasPrefix(entry, "[") {
 		if names, port, ok, err := bracketedIPv6(entry); ok {
 			return names, port, err
@@ -47,7 +52,7 @@ func hostEntryNames(entry string) ([]string, int, error) {
 }
 
 // bracketedIPv6 reads "[addr]" and "[addr]:port". It reports ok=false
-// when the brackets hold no IPv6 address, because a leading range such
+// when the brackets contain no IPv6 address, because a leading range such
 // as "[a:c]-db" also starts with a bracket.
 func bracketedIPv6(entry string) (names []string, port int, ok bool, err error) {
 	end := strings.IndexByte(entry, ']')

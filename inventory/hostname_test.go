@@ -79,6 +79,8 @@ func TestHostEntryNamesErrors(t *testing.T) {
 		{"too-many-combined", "n[0:999]m[0:999]", fmt.Sprintf(`invalid host range in "n[0:999]m[0:999]": it expands to more than %d host names`, maxRangeHosts)},
 		{"huge-bound", "n[0:99999999999999999999]", `invalid host range in "n[0:99999999999999999999]": range [0:99999999999999999999] must have two numbers or two letters as bounds`},
 		{"space-in-name", "web 1", `invalid host name "web 1": it contains a space or control character`},
+		{"variable-as-host", "ansible_password=s3cret",
+			`invalid host name: it contains '=', so it reads as a variable; put variables after a host name or in a [group:vars] section`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

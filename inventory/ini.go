@@ -26,10 +26,10 @@ type iniParser struct {
 
 	// known reports groups that earlier inventory files declared.
 	known func(string) bool
-	// declared holds groups that this file declares with [name] or
+	// declared contains the groups that this file declares with [name] or
 	// [name:children].
 	declared map[string]bool
-	// pending holds the first place that uses a group before or
+	// pending contains the first place that uses a group before or
 	// without declaring it: [name:vars] or a line under [parent:children].
 	pending map[string]pendingGroup
 }

@@ -150,10 +150,16 @@ func newInventory(b *builder, sources []*varsSource, warnings []string) (*Invent
 	}
 
 	for _, name := range inv.groupNames {
-		if _, ok := inv.hostByName[name]; ok {
-			inv.warnings = append(inv.warnings, fmt.Sprintf(
-				"a host and a group are both named %s: the host pattern %s selects only the host", name, name))
+		if _, ok := inv.hostByName[name]; !ok {
+			continue
 		}
+		if name == groupAll {
+			inv.warnings = append(inv.warnings,
+				"a host is named all: the host pattern all still selects every host, so rename the host to select it alone")
+			continue
+		}
+		inv.warnings = append(inv.warnings, fmt.Sprintf(
+			"a host and a group are both named %s: the host pattern %s selects only the host", name, name))
 	}
 	return inv, nil
 }

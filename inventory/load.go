@@ -25,8 +25,9 @@ import (
 // that Ansible ignores by extension (.bak, .cfg, .md, .orig, .pyc, .pyo,
 // .retry, .rpm, .rst, .swp, .txt and names ending in ~).
 //
-// Errors name the file and, where known, the line and column as a
-// *ParseError.
+// An empty file, a file encrypted with Ansible Vault and a script (a
+// file that starts with #!) are errors. Errors name the file and, where known,
+// the line and column as a *ParseError.
 func Load(paths ...string) (*Inventory, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("load inventory: no inventory path given")
@@ -40,10 +41,10 @@ func Load(paths ...string) (*Inventory, error) {
 	return l.finish()
 }
 
-// loader carries the state of one Load call.
+// loader contains the state of one Load call.
 type loader struct {
 	main *builder
-	// sourceDirs holds, per path given to Load, the folder whose
+	// sourceDirs contains, per path given to Load, the folder whose
 	// host_vars and group_vars belong to it.
 	sourceDirs []string
 	varsByDir  map[string]*varsSource
@@ -206,7 +207,7 @@ func parseInventory(path string, data []byte, known func(string) bool) (*builder
 	return nil, nil, iniErr
 }
 
-// isBlank reports whether data holds nothing but white space, comments
+// isBlank reports whether data contains nothing but white space, comments
 // and YAML document markers.
 func isBlank(data []byte) bool {
 	for _, line := range strings.Split(string(data), "\n") {

@@ -392,6 +392,22 @@ func TestLoadSameNameWarning(t *testing.T) {
 	}
 }
 
+func TestLoadHostNamedAll(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"hosts": "all\nweb-1\n"})
+	inv := mustLoad(t, filepath.Join(dir, "hosts"))
+	want := []string{"a host is named all: the host pattern all still selects every host, so rename the host to select it alone"}
+	if got := inv.Warnings(); !slices.Equal(got, want) {
+		t.Errorf("Warnings() = %q; want %q", got, want)
+	}
+	hosts, err := inv.Select("all")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(hosts); !slices.Equal(got, []string{"all", "web-1"}) {
+		t.Errorf("Select(all) = %q; want [all web-1]", got)
+	}
+}
+
 func TestLoadINIVarsCommentWarning(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"hosts": "[web]\nweb-1\n\n[web:vars]\nansible_user=deploy # ops account\nport=8080 # web\n"})
 	inv := mustLoad(t, filepath.Join(dir, "hosts"))

@@ -196,7 +196,9 @@ func readPatternFile(path string) ([]string, error) {
 // matchPart returns the hosts one part matches and whether it matched
 // anything: a host, or a group even when the group has no hosts.
 func (inv *Inventory) matchPart(body string) ([]*Host, bool, error) {
-	if h, ok := inv.hostByName[body]; ok {
+	// A host name wins over a group of the same name, as in Ansible,
+	// except that all always means every host.
+	if h, ok := inv.hostByName[body]; ok && body != groupAll {
 		return []*Host{h}, true, nil
 	}
 	name, sub, err := splitSubscript(body)

@@ -12,7 +12,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// varsSource holds the variables that the host_vars and group_vars
+// varsSource contains the variables that the host_vars and group_vars
 // folders beside one inventory path set, by host and group name.
 type varsSource struct {
 	groupVars map[string]map[string]any

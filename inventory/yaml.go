@@ -13,7 +13,7 @@ type yamlParser struct {
 	file   string
 	b      *builder
 	values *valueDecoder
-	// visited holds groups already read from a node, so that a node
+	// visited contains the groups already read from a node, so that a node
 	// reached again through a YAML alias is read once.
 	visited map[groupVisit]bool
 }
@@ -286,7 +286,7 @@ func kindOf(n *yaml.Node) string {
 // application tag such as Ansible's !vault or !unsafe keeps its text.
 type valueDecoder struct {
 	file string
-	// anchored holds the value of each anchored node once decoded, so
+	// anchored contains the value of each anchored node once decoded, so
 	// that aliases cost nothing and cannot blow up exponentially.
 	anchored map[*yaml.Node]any
 	active   map[*yaml.Node]bool
