@@ -14,8 +14,9 @@ import (
 // inventory order and each once. It reads the patterns of a play's
 // hosts: line and of --limit:
 //
-//   - all or * for every host, a host name, a group name (the hosts of
-//     the group and of every group below it)
+//   - all or * for every host; a host name, which wins over a group of
+//     the same name except for all; a group name, for the hosts of the
+//     group and of every group below it
 //   - a glob such as web* or db?.example.com, matched against group and
 //     host names
 //   - a regular expression after ~, such as ~web\d+, matched from the
