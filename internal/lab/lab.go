@@ -15,6 +15,9 @@ import (
 	"time"
 )
 
+// labDirPrefix starts the name of every lab folder.
+const labDirPrefix = "regtrust-lab-"
+
 // Options configures a lab. The zero value starts one host without
 // dockerd on a free 10.213.Y.0/24.
 type Options struct {
@@ -133,7 +136,7 @@ func validate(opts *Options) error {
 }
 
 func (l *Lab) start(ctx context.Context) error {
-	dir, err := os.MkdirTemp(l.opts.Dir, "regtrust-lab-")
+	dir, err := os.MkdirTemp(l.opts.Dir, labDirPrefix+"*")
 	if err != nil {
 		return fmt.Errorf("create lab folder: %w", err)
 	}
@@ -148,7 +151,7 @@ func (l *Lab) start(ctx context.Context) error {
 		return err
 	}
 
-	l.network, err = claimNetwork(ctx, l.opts.Subnet)
+	l.network, err = claimNetwork(ctx, l.opts.Subnet, dir, l.log)
 	if err != nil {
 		return err
 	}
@@ -183,9 +186,13 @@ func (l *Lab) start(ctx context.Context) error {
 	return l.writeClientFiles()
 }
 
-// maxParallelStarts bounds how many hosts start at once, so that a
-// large lab does not start dozens of dockerds on two cores together.
-const maxParallelStarts = 4
+// Bounds on parallel work while hosts start. Copying a host's trust
+// store and starting its sshd is mostly file system work, so several run
+// at once. dockerd's start is CPU-heavy, so fewer of those overlap.
+const (
+	maxParallelHosts   = 8
+	maxParallelDockerd = 2
+)
 
 // startHosts creates every host and starts its sshd and, where asked,
 // its dockerd.
@@ -214,39 +221,61 @@ func (l *Lab) startHosts(ctx context.Context) error {
 		if !h.Dockerd {
 			h.RestartCommand += " log-only"
 		}
-		if err := os.MkdirAll(h.Dir, 0o700); err != nil {
-			return fmt.Errorf("create host folder: %w", err)
-		}
-		if err := prepareHostDir(h, clientKey); err != nil {
-			return fmt.Errorf("prepare %s: %w", name, err)
-		}
-		if h.Dockerd {
-			daemonJSON := filepath.Join(h.Mounts["/etc/docker"], "daemon.json")
-			if err := writeDaemonJSON(daemonJSON, baseDaemonJSON(l.StorageDriver)); err != nil {
-				return fmt.Errorf("prepare %s: %w", name, err)
-			}
-		}
 		l.Hosts = append(l.Hosts, h)
 	}
 
 	var wg sync.WaitGroup
 	errs := make([]error, len(l.Hosts))
-	sem := make(chan struct{}, maxParallelStarts)
+	hostSem := make(chan struct{}, maxParallelHosts)
+	dockerdSem := make(chan struct{}, maxParallelDockerd)
 	for i, h := range l.Hosts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			errs[i] = l.startHost(ctx, h, clientKey)
+			errs[i] = l.startHost(ctx, h, clientKey, hostSem, dockerdSem)
 		}()
 	}
 	wg.Wait()
 	return errors.Join(errs...)
 }
 
-func (l *Lab) startHost(ctx context.Context, h *Host, clientKey *sshKey) error {
+// startHost prepares the host's folders, then starts its sshd and, if
+// the host has one, its dockerd, each while holding a slot of its
+// semaphore.
+func (l *Lab) startHost(ctx context.Context, h *Host, clientKey *sshKey, hostSem, dockerdSem chan struct{}) error {
 	began := time.Now()
+	hostSem <- struct{}{}
+	err := l.prepareAndStartSSHD(ctx, h, clientKey)
+	<-hostSem
+	if err != nil {
+		return err
+	}
+	if h.Dockerd {
+		dockerdSem <- struct{}{}
+		err := l.startDockerd(ctx, h)
+		<-dockerdSem
+		if err != nil {
+			return err
+		}
+	}
+	l.log.Info("host ready", "host", h.Name, "port", h.Port, "dockerd", h.Dockerd,
+		"elapsed", time.Since(began).Round(time.Millisecond))
+	return nil
+}
+
+func (l *Lab) prepareAndStartSSHD(ctx context.Context, h *Host, clientKey *sshKey) error {
+	if err := os.MkdirAll(h.Dir, 0o700); err != nil {
+		return fmt.Errorf("create host folder: %w", err)
+	}
+	if err := prepareHostDir(h, clientKey); err != nil {
+		return fmt.Errorf("prepare %s: %w", h.Name, err)
+	}
+	if h.Dockerd {
+		daemonJSON := filepath.Join(h.Mounts["/etc/docker"], "daemon.json")
+		if err := writeDaemonJSON(daemonJSON, baseDaemonJSON(l.StorageDriver)); err != nil {
+			return fmt.Errorf("prepare %s: %w", h.Name, err)
+		}
+	}
 	if err := startSSHD(ctx, h, clientKey); err != nil {
 		return err
 	}
@@ -255,13 +284,6 @@ func (l *Lab) startHost(ctx context.Context, h *Host, clientKey *sshKey) error {
 		return fmt.Errorf("start %s: %w", h.Name, err)
 	}
 	h.ns = ns
-	if h.Dockerd {
-		if err := l.startDockerd(ctx, h); err != nil {
-			return err
-		}
-	}
-	l.log.Info("host ready", "host", h.Name, "port", h.Port, "dockerd", h.Dockerd,
-		"elapsed", time.Since(began).Round(time.Millisecond))
 	return nil
 }
 
@@ -387,7 +409,7 @@ func (l *Lab) close() error {
 	}
 	if l.network != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-		if err := l.network.remove(ctx); err != nil {
+		if err := l.network.release(ctx); err != nil {
 			errs = append(errs, err)
 		}
 		cancel()

@@ -1,6 +1,7 @@
 package lab_test
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -392,6 +393,95 @@ func netnsOf(t *testing.T, l *lab.Lab) string {
 	return "rtlab-" + a[1] + "-" + a[2]
 }
 
+// crashHelperEnv makes the test binary start a lab, print its network
+// namespace and folder, and wait to be killed, as a lab process that
+// dies without Close does.
+const crashHelperEnv = "REGTRUST_LAB_CRASH_HELPER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(crashHelperEnv) != "" {
+		os.Exit(runCrashHelper())
+	}
+	os.Exit(m.Run())
+}
+
+func runCrashHelper() int {
+	l, err := lab.Start(context.Background(), lab.Options{Hosts: 1, DockerHosts: 1})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	host, _, _ := net.SplitHostPort(l.Registry.Address)
+	a := strings.Split(host, ".")
+	fmt.Printf("rtlab-%s-%s %s\n", a[1], a[2], l.Dir)
+	select {}
+}
+
+// TestLabSweepsStale kills a process that runs a lab, then checks that
+// the lab's processes died with it and that the next Start removes the
+// network and folder it left.
+func TestLabSweepsStale(t *testing.T) {
+	labtest.Require(t)
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), crashHelperEnv+"=1")
+	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var netns, dir string
+	if _, err := fmt.Fscan(stdout, &netns, &dir); err != nil {
+		cmd.Process.Kill()
+		cmd.Wait()
+		t.Fatalf("read helper output: %v", err)
+	}
+	nsPIDs := func() string {
+		out, _ := exec.Command("ip", "netns", "pids", netns).Output()
+		return strings.TrimSpace(string(out))
+	}
+	if nsPIDs() == "" {
+		t.Errorf("ip netns pids %s is empty while the helper runs; want the registry", netns)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+
+	if !waitEmpty(nsPIDs) {
+		t.Errorf("ip netns pids %s = %q after the helper died; want none", netns, nsPIDs())
+	}
+	if _, err := os.Stat(dir); err != nil {
+		t.Fatalf("stat %s = %v; want the stale lab folder still there before the next Start", dir, err)
+	}
+
+	l := labtest.Start(t, lab.Options{Hosts: 1})
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stat stale lab folder %s = %v; want it removed by Start", dir, err)
+	}
+	out, err := exec.Command("ip", "netns", "list").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The new lab may reuse the freed subnet; any other holder of that
+	// namespace name is the stale lab.
+	if netnsOf(t, l) != netns && strings.Contains(string(out), netns+" ") {
+		t.Errorf("ip netns list = %q; want stale %s removed", out, netns)
+	}
+}
+
+// waitEmpty polls f until it returns "" or ten seconds pass.
+func waitEmpty(f func() string) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if f() == "" {
+			return true
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return false
+}
+
 // TestLabChains starts a lab per chain kind and checks what the
 // registry serves to a client on the machine.
 func TestLabChains(t *testing.T) {
@@ -456,4 +546,28 @@ func parseOne(pemBytes []byte) (*x509.Certificate, error) {
 		return nil, fmt.Errorf("parse CAPEM %q: no CERTIFICATE block", pemBytes)
 	}
 	return x509.ParseCertificate(block.Bytes)
+}
+
+// BenchmarkStartClose measures a whole lab life: start, then Close.
+// Hosts without dockerd show the cost of sshd hosts alone.
+func BenchmarkStartClose(b *testing.B) {
+	for _, bc := range []struct{ hosts, dockerHosts int }{
+		{hosts: 1},
+		{hosts: 10},
+		{hosts: 50},
+		{hosts: 3, dockerHosts: 2},
+	} {
+		b.Run(fmt.Sprintf("hosts=%d/dockerd=%d", bc.hosts, bc.dockerHosts), func(b *testing.B) {
+			labtest.Require(b)
+			for b.Loop() {
+				l, err := lab.Start(b.Context(), lab.Options{Hosts: bc.hosts, DockerHosts: bc.dockerHosts})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := l.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }

@@ -4,8 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"log/slog"
 	"net/netip"
+	"os"
 	"strings"
+	"time"
 )
 
 // defaultSubnetBase is the /16 from which a lab picks its /24 when
@@ -105,6 +109,25 @@ func overlapsAny(p netip.Prefix, used []netip.Prefix) bool {
 	return false
 }
 
+// vethGoneTimeout bounds the wait for the kernel to remove the machine
+// side of the veth after its peer's namespace is deleted.
+const vethGoneTimeout = 5 * time.Second
+
+// waitVethGone polls /sys/class/net until the veth is gone or the
+// timeout passes.
+func (n *network) waitVethGone(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		if _, err := os.Stat("/sys/class/net/" + n.veth); errors.Is(err, fs.ErrNotExist) {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // errNetnsExists marks a subnet claimed by another lab.
 var errNetnsExists = errors.New("network namespace exists")
 
@@ -114,14 +137,20 @@ var errNetnsExists = errors.New("network namespace exists")
 // The returned network is set up even when err is non-nil, so the
 // caller must still tear it down.
 //
-// NOTE: a lab process that dies without Close leaves its namespace, veth
-// and route behind. Later labs skip that subnet; `ip netns del
-// rtlab-X-Y` removes it.
-func claimNetwork(ctx context.Context, requested string) (*network, error) {
+// Before it claims, it removes what labs that died without Close left
+// behind, and it records the caller as owner of the new network.
+func claimNetwork(ctx context.Context, requested, labDir string, log *slog.Logger) (*network, error) {
 	candidates, err := candidateSubnets(requested)
 	if err != nil {
 		return nil, err
 	}
+	unlock, err := lockClaims()
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	sweepStale(ctx, log)
+
 	routes, err := run(ctx, "ip", "-4", "-o", "route", "show", "table", "all")
 	if err != nil {
 		return nil, fmt.Errorf("list routes: %w", err)
@@ -141,6 +170,9 @@ func claimNetwork(ctx context.Context, requested string) (*network, error) {
 		}
 		if err != nil {
 			return nil, err
+		}
+		if err := n.writeOwner(labDir); err != nil {
+			return n, err
 		}
 		return n, n.link(ctx)
 	}
@@ -174,17 +206,34 @@ func (n *network) link(ctx context.Context) error {
 	return nil
 }
 
+// release removes the network while holding the claim lock, so that no
+// other lab claims the subnet before its veth is gone.
+func (n *network) release(ctx context.Context) error {
+	unlock, err := lockClaims()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return n.remove(ctx)
+}
+
 // remove deletes the namespace, which destroys eth0 and with it the
-// whole veth pair, then checks that the machine side is gone too.
+// whole veth pair. The kernel removes the machine side shortly after,
+// so remove waits for it and deletes it only if it stays. The caller
+// must hold the claim lock.
 func (n *network) remove(ctx context.Context) error {
 	var errs []error
 	if _, err := run(ctx, "ip", "netns", "del", n.netns); err != nil && !strings.Contains(err.Error(), "No such file") {
 		errs = append(errs, fmt.Errorf("remove network namespace: %w", err))
 	}
-	if _, err := run(ctx, "ip", "link", "show", n.veth); err == nil {
-		if _, err := run(ctx, "ip", "link", "del", n.veth); err != nil {
+	if !n.waitVethGone(vethGoneTimeout) {
+		_, err := run(ctx, "ip", "link", "del", n.veth)
+		if err != nil && !strings.Contains(err.Error(), "Cannot find device") {
 			errs = append(errs, fmt.Errorf("remove veth: %w", err))
 		}
+	}
+	if err := os.Remove(n.ownerFile()); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		errs = append(errs, fmt.Errorf("remove lab owner file: %w", err))
 	}
 	return errors.Join(errs...)
 }

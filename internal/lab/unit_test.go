@@ -366,3 +366,33 @@ func TestDefaultGroups(t *testing.T) {
 		t.Errorf("defaultGroups(3) = %v; want certsd node1,node3 and systrust node2", got)
 	}
 }
+
+func TestOwnerRoundTrip(t *testing.T) {
+	self, err := currentOwner("/tmp/regtrust-lab-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := parseOwner([]byte(self.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != self {
+		t.Errorf("parseOwner(String()) = %+v; want %+v", got, self)
+	}
+	if !got.alive() {
+		t.Errorf("owner %+v of this process is not alive; want alive", got)
+	}
+	reused := got
+	reused.start += "0"
+	if reused.alive() {
+		t.Errorf("owner with another start time %+v is alive; want a reused pid to count as dead", reused)
+	}
+}
+
+func TestParseOwnerInvalid(t *testing.T) {
+	for _, in := range []string{"", "12\n/tmp/x", "x 1\n/tmp/x", "12 34"} {
+		if o, err := parseOwner([]byte(in)); err == nil {
+			t.Errorf("parseOwner(%q) = %+v; want an error", in, o)
+		}
+	}
+}
