@@ -50,7 +50,8 @@ type Options struct {
 // and Docker hosts reachable over SSH on 127.0.0.1.
 type Lab struct {
 	// Dir is the lab folder. Everything the lab writes is below it,
-	// except the mount targets it creates on the machine.
+	// except the mount targets it creates on the machine and its owner
+	// file under /run/regtrust-lab.
 	Dir      string
 	Registry *Registry
 	Hosts    []*Host
