@@ -19,7 +19,7 @@ type group struct {
 	hosts    []string // direct members in declaration order
 	hostSet  map[string]bool
 	children []string
-	childAt  map[string]position // where each child link was first declared
+	childAt  map[string]position // first declaration of each child link
 	parents  []string
 }
 

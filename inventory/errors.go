@@ -6,8 +6,8 @@ import "fmt"
 // file.
 type ParseError struct {
 	File   string
-	Line   int // 1-based; 0 when the position is unknown
-	Column int // 1-based; 0 when only the line is known
+	Line   int // 1-based, or 0 when the position is unknown
+	Column int // 1-based, or 0 when only the line is known
 	Msg    string
 }
 
@@ -15,8 +15,8 @@ func (e *ParseError) Error() string {
 	return position{file: e.File, line: e.Line, column: e.Column}.String() + ": " + e.Msg
 }
 
-// position is where a group, host or child link was declared, for error
-// messages.
+// position is a place in a file, such as the declaration of a group,
+// host or child link, for error messages.
 type position struct {
 	file   string
 	line   int

@@ -70,6 +70,9 @@ func checkInventory(t *testing.T, inv *Inventory) {
 	// Eight groups are enough to check, and fewer Select calls keep
 	// inputs with many hosts fast.
 	for _, g := range inv.Groups()[:min(len(inv.Groups()), 8)] {
+		if strings.ContainsAny(g, patternSpecial) {
+			continue // Load warns that no pattern can name this group
+		}
 		if _, err := inv.Select(g); err != nil {
 			t.Fatalf("Select(%q) error = %v", g, err)
 		}

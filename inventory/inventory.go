@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strings"
 )
 
 // Inventory is the merged result of one or more inventory sources. It is
@@ -149,6 +150,7 @@ func newInventory(b *builder, sources []*varsSource, warnings []string) (*Invent
 		h.Groups = sortedKeys(member)
 	}
 
+	inv.warnUnselectableNames()
 	for _, name := range inv.groupNames {
 		if _, ok := inv.hostByName[name]; !ok {
 			continue
@@ -162,6 +164,33 @@ func newInventory(b *builder, sources []*varsSource, warnings []string) (*Invent
 			"a host and a group are both named %s: the host pattern %s selects only the host", name, name))
 	}
 	return inv, nil
+}
+
+// patternSpecial contains the characters that host patterns read as
+// separators, operators, globs or subscripts.
+const patternSpecial = ",:!&~@*?[] \t"
+
+// warnUnselectableNames warns about groups and hosts whose names contain
+// a character that host patterns treat specially, because no pattern
+// can then name them. Ansible accepts such names, and warns only about
+// group names.
+func (inv *Inventory) warnUnselectableNames() {
+	check := func(kind, name string) {
+		if kind == "host" && isIPv6(name) {
+			return // patterns keep an IPv6 address whole
+		}
+		if i := strings.IndexAny(name, patternSpecial); i >= 0 {
+			inv.warnings = append(inv.warnings, fmt.Sprintf(
+				"%s name %q contains %q, which host patterns treat specially, so a pattern cannot select it by name; rename the %s",
+				kind, name, name[i:i+1], kind))
+		}
+	}
+	for _, name := range inv.groupNames {
+		check("group", name)
+	}
+	for _, h := range inv.hosts {
+		check("host", h.Name)
+	}
 }
 
 // mergeVars merges the variables of a host from lowest to highest

@@ -408,6 +408,30 @@ func TestLoadHostNamedAll(t *testing.T) {
 	}
 }
 
+func TestLoadWarnsUnselectableNames(t *testing.T) {
+	dir := writeFiles(t, map[string]string{"hosts.yml": `
+all:
+  children:
+    "web servers":
+      hosts:
+        web-1:
+    db[0]:
+    ok-group.v2:
+      hosts:
+        a*b:
+        2001:db8::7:
+`})
+	inv := mustLoad(t, filepath.Join(dir, "hosts.yml"))
+	want := []string{
+		`group name "db[0]" contains "[", which host patterns treat specially, so a pattern cannot select it by name; rename the group`,
+		`group name "web servers" contains " ", which host patterns treat specially, so a pattern cannot select it by name; rename the group`,
+		`host name "a*b" contains "*", which host patterns treat specially, so a pattern cannot select it by name; rename the host`,
+	}
+	if got := inv.Warnings(); !slices.Equal(got, want) {
+		t.Errorf("Warnings() =\n  %q\nwant\n  %q", got, want)
+	}
+}
+
 func TestLoadINIVarsCommentWarning(t *testing.T) {
 	dir := writeFiles(t, map[string]string{"hosts": "[web]\nweb-1\n\n[web:vars]\nansible_user=deploy # ops account\nport=8080 # web\n"})
 	inv := mustLoad(t, filepath.Join(dir, "hosts"))

@@ -213,6 +213,9 @@ func (inv *Inventory) matchPart(body string) ([]*Host, bool, error) {
 	if sub == nil {
 		return hosts, groupMatched || len(hosts) > 0, nil
 	}
+	if !groupMatched && len(hosts) == 0 {
+		return nil, false, nil // nothing to index into
+	}
 	hosts, err = sub.apply(hosts, body)
 	return hosts, len(hosts) > 0, err
 }

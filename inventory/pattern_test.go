@@ -62,6 +62,7 @@ func TestSelect(t *testing.T) {
 		{"subscript-in-union", "builders[0]:dbservers[-1]", []string{db02, ciA}},
 		{"subscript-on-glob", "ci*[2]", []string{ciC}},
 		{"unknown-name", "nosuch", nil},
+		{"subscript-on-unknown-name", "nosuch[0]", nil},
 		{"unknown-with-known", "nosuch:builders", []string{ciA, ciB, ciC}},
 		{"limit-file", "@testdata/limit.txt", []string{web02, db01}},
 		{"limit-file-with-intersection", "@testdata/limit.txt:&dbservers", []string{db01}},
@@ -129,6 +130,7 @@ func TestUnmatched(t *testing.T) {
 		{"regexp-without-match", "~^db", []string{"~^db"}},
 		{"empty-subscript-range", "web[5:9]", []string{"web[5:9]"}},
 		{"subscript-on-unknown", "node[1:3]", []string{"node[1:3]"}},
+		{"index-on-unknown", "node[0]", []string{"node[0]"}},
 		{"limit-file-lines", limit, []string{"ghost-1", "!ghost-2"}},
 		{"stops-at-error", "nosuch:~(:other", []string{"nosuch"}},
 	}

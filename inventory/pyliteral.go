@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -14,10 +15,11 @@ import (
 // literal forms that occur in inventories, so that port=22 is a number,
 // debug=True is a boolean and ntp=['a', 'b'] is a list.
 //
-// Values map to Go types as follows: int for integers that fit in 64 bits
-// (larger ones stay strings), float64, bool for True and False, nil for
-// None, string, []any for lists, tuples and sets, and map[string]any for
-// dicts, whose non-string keys are written as Python would print them.
+// Values map to Go types as follows. Integers that fit in 64 bits become
+// int, and larger ones stay strings. Floats become float64, True and
+// False bool, None nil, and strings string. Lists, tuples and sets become
+// []any. Dicts become map[string]any, with non-string keys written as
+// Python prints them.
 // Lowercase true and false are not Python literals, so they stay strings,
 // as they do in Ansible; Host.BoolVar accepts both.
 func parseINIValue(text string) any {
@@ -40,7 +42,7 @@ type pyParser struct {
 	depth int
 }
 
-var errNotLiteral = fmt.Errorf("not a Python literal")
+var errNotLiteral = errors.New("not a Python literal")
 
 func (p *pyParser) parseLiteral() (any, error) {
 	v, err := p.expression()
@@ -386,7 +388,7 @@ func (p *pyParser) enter() error {
 
 // sequence reads items separated by commas up to the closing bracket,
 // allowing a trailing comma. It also reports whether any comma was read,
-// which tells a tuple from a parenthesised value.
+// which distinguishes a tuple from a parenthesised value.
 func (p *pyParser) sequence(open, closing byte) (items []any, sawComma bool, err error) {
 	if err := p.enter(); err != nil {
 		return nil, false, err
@@ -531,8 +533,8 @@ func (p *pyParser) setItems(first any) (any, error) {
 }
 
 // dictKey returns the map key for a Python dict key. Lists and dicts
-// cannot be keys in Python; tuples can, but are rare enough in
-// inventories to be left as text.
+// cannot be keys in Python. Tuples can, but they are rare in
+// inventories, so a dict with a tuple key stays text.
 func dictKey(v any) (string, bool) {
 	switch k := v.(type) {
 	case string:

@@ -46,8 +46,8 @@ func (l *loader) varsFiles(dir string) (*varsSource, error) {
 	return src, nil
 }
 
-// varsFolder reads the variables files in folder for every name that
-// exists reports. As in Ansible, only the first of NAME, NAME.yml,
+// varsFolder reads the variables files in folder for each host or group
+// name for which exists returns true. As in Ansible, only the first of NAME, NAME.yml,
 // NAME.yaml and NAME.json that exists is read, and NAME may be a folder
 // of such files.
 func (l *loader) varsFolder(folder, kind string, exists func(string) bool) (map[string]map[string]any, error) {

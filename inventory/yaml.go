@@ -281,9 +281,9 @@ func kindOf(n *yaml.Node) string {
 // float64, bool, nil, []any and map[string]any.
 //
 // Scalars are read as PyYAML reads them in Ansible where that differs
-// from yaml.v3: plain yes/no/on/off in any of their three spellings are
-// booleans (YAML 1.1), timestamps stay text, and a value with an
-// application tag such as Ansible's !vault or !unsafe keeps its text.
+// from yaml.v3. Plain yes/no/on/off in any of their three spellings are
+// booleans, as in YAML 1.1. Timestamps stay text. A value with an
+// application tag, such as Ansible's !vault or !unsafe, keeps its text.
 type valueDecoder struct {
 	file string
 	// anchored contains the value of each anchored node once decoded, so
