@@ -5,11 +5,13 @@
 #                    tests need root (see internal/lab)
 #   make test-short  go vet, then the tests that need no root
 #   make demo        run regtrust on a throwaway lab (root)
+#   make bench       compare regtrust with the SSH limit, OpenSSH and
+#                    Ansible on a lab of HOSTS sshd-only hosts (root)
 
 GO ?= go
 BIN := bin
 
-.PHONY: all build vet test test-short demo clean
+.PHONY: all build vet test test-short demo bench clean
 
 all: build
 
@@ -30,6 +32,15 @@ test-short: vet
 demo: build
 	$(GO) build -o $(BIN)/labdemo ./internal/lab/cmd/labdemo
 	$(BIN)/labdemo -regtrust $(BIN)/regtrust
+
+HOSTS ?= 100
+ROUNDS ?= 5
+
+bench: build
+	$(GO) build -o $(BIN)/sshlimit ./internal/bench/cmd/sshlimit
+	$(GO) build -o $(BIN)/regbench ./internal/bench/cmd/regbench
+	$(BIN)/regbench -hosts $(HOSTS) -rounds $(ROUNDS) -regtrust $(BIN)/regtrust -sshlimit $(BIN)/sshlimit
+	$(GO) test -run '^$$' -bench '10000Hosts' -benchmem ./inventory ./playbook
 
 clean:
 	rm -rf $(BIN)
