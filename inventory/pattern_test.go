@@ -222,3 +222,30 @@ func TestSelectIPv6Host(t *testing.T) {
 		t.Errorf("Hosts() = %s; want 2001:db8::5 2001:db8::6", got)
 	}
 }
+
+func TestSelectConcurrentReads(t *testing.T) {
+	inv := mustLoad(t, "testdata/multitier/inventory.yml")
+	want := []string{web01, web02, web03, stage}
+	results := make(chan []string, 8)
+	for range 8 {
+		go func() {
+			hosts, err := inv.Select("webservers:&~web")
+			if err != nil {
+				results <- []string{err.Error()}
+				return
+			}
+			for _, h := range hosts {
+				if _, err := h.Connection(); err != nil {
+					results <- []string{err.Error()}
+					return
+				}
+			}
+			results <- names(hosts)
+		}()
+	}
+	for range 8 {
+		if got := <-results; !slices.Equal(got, want) {
+			t.Errorf("concurrent Select = %q; want %q", got, want)
+		}
+	}
+}
