@@ -5,13 +5,14 @@
 #                    tests need root (see internal/lab)
 #   make test-short  go vet, then the tests that need no root
 #   make demo        run regtrust on a throwaway lab (root)
+#   make fuzz        run each fuzz target for FUZZTIME (default 10s)
 #   make bench       compare regtrust with the SSH limit, OpenSSH and
 #                    Ansible on a lab of HOSTS sshd-only hosts (root)
 
 GO ?= go
 BIN := bin
 
-.PHONY: all build vet test test-short demo bench clean
+.PHONY: all build vet test test-short fuzz demo bench clean
 
 all: build
 
@@ -32,6 +33,17 @@ test-short: vet
 demo: build
 	$(GO) build -o $(BIN)/labdemo ./internal/lab/cmd/labdemo
 	$(BIN)/labdemo -regtrust $(BIN)/regtrust
+
+FUZZTIME ?= 10s
+FUZZ_TARGETS := ./playbook:FuzzParse ./inventory:FuzzLoadYAML \
+	./internal/daemonjson:FuzzMergeInsecure ./internal/certs:FuzzParseCAFile
+
+# go test -fuzz takes one target at a time.
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}"; \
+	done
 
 HOSTS ?= 100
 ROUNDS ?= 5
