@@ -29,10 +29,11 @@ type Connection struct {
 // over ansible_private_key_file. A null variable counts as unset, as in
 // Ansible.
 //
-// Errors name the host, the variable, the value and the fix. Values that
-// need Ansible itself, such as Jinja2 templates, vault-encrypted strings
-// and an ansible_connection other than ssh, are errors too, so that
-// regtrust never connects to a host that Ansible would reach differently.
+// Errors name the host, the variable, the value and the fix. Settings
+// that Connection cannot express are errors too: Jinja2 templates,
+// vault-encrypted strings, an ansible_connection other than ssh and ssh
+// arguments that set a jump host. Without them, regtrust would reach a
+// host differently from Ansible.
 func (h *Host) Connection() (Connection, error) {
 	c := Connection{Address: h.Name, Port: 22, BecomeUser: "root", BecomeMethod: "sudo"}
 
@@ -47,6 +48,10 @@ func (h *Host) Connection() (Connection, error) {
 			return Connection{}, fmt.Errorf("host %s: invalid %s %q: regtrust connects only over SSH; remove the variable or set it to ssh",
 				h.Name, name, kind)
 		}
+	}
+
+	if err := h.checkProxy(); err != nil {
+		return Connection{}, err
 	}
 
 	if name, v, ok := h.lastSet("ansible_host", "ansible_ssh_host"); ok {
@@ -123,6 +128,28 @@ func (h *Host) become(c *Connection) error {
 		if method != "" && method != "sudo" {
 			return fmt.Errorf("host %s: invalid %s %q: regtrust supports only sudo; remove the variable or set it to sudo",
 				h.Name, name, method)
+		}
+	}
+	return nil
+}
+
+// checkProxy returns an error when extra ssh arguments send the
+// connection through a jump host, because Connection has no field for
+// one and connecting directly would reach a different network path.
+// Other extra arguments, such as -o StrictHostKeyChecking=no, are
+// ignored.
+func (h *Host) checkProxy() error {
+	for _, name := range []string{"ansible_ssh_common_args", "ansible_ssh_extra_args", "ansible_ssh_args"} {
+		s, ok := h.Vars[name].(string)
+		if !ok {
+			continue
+		}
+		lower := strings.ToLower(s)
+		for _, option := range []string{"proxyjump", "proxycommand", "-j "} {
+			if strings.Contains(lower, option) || strings.HasSuffix(lower, "-j") {
+				return fmt.Errorf("host %s: %s sets a jump host (ProxyJump, ProxyCommand or -J), which regtrust does not support: make the host reachable directly or remove the option",
+					h.Name, name)
+			}
 		}
 	}
 	return nil

@@ -78,6 +78,8 @@ func TestConnection(t *testing.T) {
 			defaults},
 		{"connection-smart", map[string]any{"ansible_connection": "smart"},
 			defaults},
+		{"harmless-ssh-args", map[string]any{"ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o ServerAliveInterval=30"},
+			defaults},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,6 +131,12 @@ func TestConnectionErrors(t *testing.T) {
 			`host web-1: invalid ansible_user: it is encrypted with Ansible Vault, which regtrust cannot decrypt; write the value out`},
 		{"connection-local", map[string]any{"ansible_connection": "local"},
 			`host web-1: invalid ansible_connection "local": regtrust connects only over SSH; remove the variable or set it to ssh`},
+		{"proxy-jump", map[string]any{"ansible_ssh_common_args": "-o ProxyJump=bastion.corp.example"},
+			`host web-1: ansible_ssh_common_args sets a jump host (ProxyJump, ProxyCommand or -J), which regtrust does not support: make the host reachable directly or remove the option`},
+		{"proxy-command", map[string]any{"ansible_ssh_extra_args": `-o ProxyCommand="ssh -W %h:%p jump"`},
+			`host web-1: ansible_ssh_extra_args sets a jump host (ProxyJump, ProxyCommand or -J), which regtrust does not support: make the host reachable directly or remove the option`},
+		{"dash-j", map[string]any{"ansible_ssh_args": "-J jump"},
+			`host web-1: ansible_ssh_args sets a jump host (ProxyJump, ProxyCommand or -J), which regtrust does not support: make the host reachable directly or remove the option`},
 		{"key-file-unknown-user", map[string]any{"ansible_ssh_private_key_file": "~no-such-user-x9/k"},
 			`host web-1: invalid ansible_ssh_private_key_file "~no-such-user-x9/k": user: unknown user no-such-user-x9`},
 	}
