@@ -2,6 +2,7 @@ package playbook
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -50,6 +51,10 @@ type Options struct {
 	// PrivateKey is used for hosts whose inventory names no key file.
 	PrivateKey     string
 	ConnectTimeout time.Duration
+	// HostTimeout bounds all the work on one host, from connecting to
+	// the last handler, so a host that hangs cannot hold up the run;
+	// 0 means no bound.
+	HostTimeout time.Duration
 
 	// Out receives the human-readable output; nil discards it.
 	Out io.Writer
@@ -104,7 +109,7 @@ func Run(ctx context.Context, pb *Playbook, opts Options) (*Report, error) {
 			if ctx.Err() != nil {
 				hr = &HostReport{Host: plan.host.Name, Status: StatusNotRun, Error: "the run was cancelled before this host started", Tasks: []TaskReport{}, Handlers: []string{}}
 			} else {
-				hr = runHost(ctx, plan, dial, !opts.Check)
+				hr = runHost(ctx, plan, dial, !opts.Check, opts.HostTimeout)
 			}
 			report.Hosts[i] = hr
 			outMu.Lock()
@@ -296,8 +301,19 @@ func printCA(out io.Writer, r *tasks.Registry) {
 }
 
 // runHost connects to one host once and runs every play that selects it.
-func runHost(ctx context.Context, plan *hostPlan, dial DialFunc, apply bool) *HostReport {
+func runHost(ctx context.Context, plan *hostPlan, dial DialFunc, apply bool, timeout time.Duration) *HostReport {
 	hr := &HostReport{Host: plan.host.Name, Status: StatusOK, Tasks: []TaskReport{}, Handlers: []string{}}
+	if timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("host %s timed out after %s (--host-timeout)", plan.host.Name, timeout))
+		defer cancel()
+		defer func() {
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) && hr.Status != StatusUnreachable {
+				hr.Status = StatusFailed
+				hr.Error = context.Cause(ctx).Error()
+			}
+		}()
+	}
 	conn, err := dial(ctx, plan.ssh)
 	if err != nil {
 		hr.Status = StatusUnreachable

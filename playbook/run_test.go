@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/regtrust/regtrust/internal/certs"
 	"github.com/regtrust/regtrust/internal/sshtest"
@@ -30,6 +31,8 @@ type fleet struct {
 	roots     []string
 	inventory string
 	known     string
+	// hostTimeout is passed as Options.HostTimeout.
+	hostTimeout time.Duration
 }
 
 func newFleet(t *testing.T, n int, extra string) *fleet {
@@ -85,6 +88,7 @@ func (f *fleet) run(t *testing.T, playbookYAML string, check bool) (*Report, str
 		Check:           check,
 		Diff:            true,
 		KnownHostsFiles: []string{f.known},
+		HostTimeout:     f.hostTimeout,
 		Out:             &out,
 	})
 	return rep, out.String(), err
@@ -341,5 +345,46 @@ func TestRunUnreadableCAFile(t *testing.T) {
 	}
 	if n := f.conns(); n != 0 {
 		t.Errorf("%d connections opened; want none", n)
+	}
+}
+
+func TestRunHostTimeoutEndsHangingHost(t *testing.T) {
+	caPEM, _ := testCAPEM(t, "Lab Root")
+	hang := sshtest.NewServer(t, sshtest.HangAfterHandshake())
+	extra := fmt.Sprintf("        hung:\n          ansible_host: 127.0.0.1\n          ansible_port: %d\n          ansible_user: %s\n          ansible_ssh_private_key_file: %s\n", hang.Port, hang.User, hang.ClientKeyFile)
+	f := newFleet(t, 2, extra)
+	known, err := os.ReadFile(hang.KnownHostsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kf, err := os.OpenFile(f.known, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kf.Write(known)
+	kf.Close()
+	f.hostTimeout = 2 * time.Second
+
+	rep, out, err := f.run(t, sitePlaybook(caPEM), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Totals.Changed != 2 {
+		t.Errorf("totals %+v; want the 2 other hosts changed\n%s", rep.Totals, out)
+	}
+	var hung *HostReport
+	for _, h := range rep.Hosts {
+		if h.Host == "hung" {
+			hung = h
+		}
+	}
+	if hung == nil {
+		t.Fatalf("no report for host hung")
+	}
+	if hung.Status == StatusOK || hung.Status == StatusChanged {
+		t.Errorf("hung host status = %s; want failed or unreachable", hung.Status)
+	}
+	if !strings.Contains(hung.Error, "timed out") {
+		t.Errorf("hung host error = %q; want it to say it timed out", hung.Error)
 	}
 }

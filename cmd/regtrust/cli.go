@@ -75,6 +75,7 @@ type runFlags struct {
 	report            string
 	detailedExitCode  bool
 	connectTimeout    time.Duration
+	hostTimeout       time.Duration
 }
 
 func runPlaybook(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -93,6 +94,7 @@ func runPlaybook(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	fs.StringVar(&f.report, "report", "", "write the run's report as JSON to `FILE`")
 	fs.BoolVar(&f.detailedExitCode, "detailed-exitcode", false, "exit 0 with no changes, 2 with changes, 4 with failures, 6 with both")
 	fs.DurationVar(&f.connectTimeout, "connect-timeout", 15*time.Second, "time allowed for each host's TCP connection and SSH handshake")
+	fs.DurationVar(&f.hostTimeout, "host-timeout", 15*time.Minute, "time allowed for all work on one host, after which that host fails and the others go on; 0 means no limit")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: regtrust run PLAYBOOK -i INVENTORY [options]\n\nOptions:")
 		fs.PrintDefaults()
@@ -141,6 +143,7 @@ func runPlaybook(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		AcceptNewHostKeys: f.acceptNewHostKeys,
 		PrivateKey:        f.privateKey,
 		ConnectTimeout:    f.connectTimeout,
+		HostTimeout:       f.hostTimeout,
 		Out:               stdout,
 	})
 	if err != nil {
