@@ -56,6 +56,11 @@ type Options struct {
 	// 0 means no bound.
 	HostTimeout time.Duration
 
+	// Drain, when closed, stops the run from starting more hosts; the
+	// hosts in progress finish. Cancelling the context of Run instead
+	// abandons them at their next step.
+	Drain <-chan struct{}
+
 	// Out receives the human-readable output; nil discards it.
 	Out io.Writer
 	// Dial opens host connections; nil means sshx.Dial.
@@ -106,8 +111,8 @@ func Run(ctx context.Context, pb *Playbook, opts Options) (*Report, error) {
 	for i, plan := range plans {
 		p.Go(func() {
 			var hr *HostReport
-			if ctx.Err() != nil {
-				hr = &HostReport{Host: plan.host.Name, Status: StatusNotRun, Error: "the run was cancelled before this host started", Tasks: []TaskReport{}, Handlers: []string{}}
+			if ctx.Err() != nil || isClosed(opts.Drain) {
+				hr = &HostReport{Host: plan.host.Name, Status: StatusNotRun, Error: "the run was interrupted before this host started", Tasks: []TaskReport{}, Handlers: []string{}}
 			} else {
 				hr = runHost(ctx, plan, dial, !opts.Check, opts.HostTimeout)
 			}
@@ -121,6 +126,15 @@ func Run(ctx context.Context, pb *Playbook, opts Options) (*Report, error) {
 	report.Duration = time.Since(report.Started).Seconds()
 	report.count()
 	return report, nil
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 // planHosts selects each play's hosts and checks every host's connection

@@ -34,12 +34,20 @@ func newRestartDocker(args *yaml.Node, env *Env) (Task, error) {
 
 const dockerdFact = "dockerd"
 
-// dockerdScript prints the running dockerd's process id (or 0) and the
-// service manager that runs it.
+// defaultPidfile is where a rootful dockerd writes its process id unless
+// started with --pidfile. The pidfile, not a process search, tells
+// whether dockerd runs, because a search can find a dockerd that serves
+// another mount namespace or user (rootless Docker) and is not the one
+// this host's files configure.
+const defaultPidfile = "/var/run/docker.pid"
+
+// dockerdScript prints the running dockerd's process id (or 0), read
+// from the pidfile given as $1, and the service manager that runs it.
 const dockerdScript = `pid=0
-if [ -r /var/run/docker.pid ]; then pid=$(cat /var/run/docker.pid); fi
-if [ "$pid" = 0 ] || ! kill -0 "$pid" 2>/dev/null; then pid=$(pidof dockerd 2>/dev/null | cut -d' ' -f1); fi
-echo "pid ${pid:-0}"
+if [ -r "$1" ]; then pid=$(cat "$1"); fi
+case "$pid" in ''|*[!0-9]*) pid=0 ;; esac
+if [ "$pid" != 0 ] && ! kill -0 "$pid" 2>/dev/null; then pid=0; fi
+echo "pid $pid"
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then echo manager systemd
 elif command -v rc-service >/dev/null && [ -e /etc/init.d/docker ]; then echo manager openrc
 elif command -v snap >/dev/null && snap list docker >/dev/null 2>&1; then echo manager snap
@@ -70,8 +78,13 @@ func readDockerd(t *Target) (dockerdState, error) {
 	return st, nil
 }
 
-func (restartDocker) Probes(*Target) []Probe {
-	return []Probe{{Key: dockerdFact, Script: dockerdScript}}
+func (restartDocker) Probes(t *Target) []Probe {
+	pidfile, err := t.Var("docker_pidfile", defaultPidfile)
+	if err != nil || pidfile == "" {
+		pidfile = defaultPidfile
+	}
+	script := "set -- " + shellQuote(pidfile) + "\n" + dockerdScript
+	return []Probe{{Key: dockerdFact, Script: script}}
 }
 
 func (restartDocker) CheckApply(ctx context.Context, t *Target, apply bool) (Result, error) {

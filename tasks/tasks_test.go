@@ -2,6 +2,7 @@ package tasks
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -503,5 +504,40 @@ func TestDaemonJSONInvalidFileUntouched(t *testing.T) {
 	}
 	if got, _ := os.ReadFile(file); string(got) != orig {
 		t.Errorf("daemon.json = %q; want it left as %q", got, orig)
+	}
+}
+
+func TestDockerdDetectedFromPidfile(t *testing.T) {
+	dir := t.TempDir()
+	live := filepath.Join(dir, "live.pid")
+	os.WriteFile(live, []byte(fmt.Sprintf("%d\n", os.Getpid())), 0o644)
+	stale := filepath.Join(dir, "stale.pid")
+	os.WriteFile(stale, []byte("999999999\n"), 0o644)
+	junk := filepath.Join(dir, "junk.pid")
+	os.WriteFile(junk, []byte("1; rm -rf /\n"), 0o644)
+	cases := []struct {
+		name, pidfile string
+		want          int
+	}{
+		{"running", live, os.Getpid()},
+		{"stale", stale, 0},
+		{"missing", filepath.Join(dir, "none.pid"), 0},
+		{"not-a-number", junk, 0},
+	}
+	task := buildTask(t, RestartDockerName, "")
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			tg := NewTarget("node1", mapVars{"docker_pidfile": c.pidfile}, &localConn{}, false)
+			if err := tg.Gather(context.Background(), task.Probes(tg)); err != nil {
+				t.Fatal(err)
+			}
+			d, err := readDockerd(tg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d.pid != c.want {
+				t.Errorf("pid = %d; want %d", d.pid, c.want)
+			}
+		})
 	}
 }

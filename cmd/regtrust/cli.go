@@ -35,14 +35,15 @@ Run "regtrust run -h" for the options of run.
 var version = "dev"
 
 // run is the whole command line program; main only adds the process.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+// A closed drain stops a run from starting more hosts.
+func run(ctx context.Context, drain <-chan struct{}, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitError
 	}
 	switch args[0] {
 	case "run":
-		return runPlaybook(ctx, args[1:], stdout, stderr)
+		return runPlaybook(ctx, drain, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "regtrust", version)
 		return exitOK
@@ -78,7 +79,7 @@ type runFlags struct {
 	hostTimeout       time.Duration
 }
 
-func runPlaybook(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+func runPlaybook(ctx context.Context, drain <-chan struct{}, args []string, stdout, stderr io.Writer) int {
 	var f runFlags
 	fs := flag.NewFlagSet("regtrust run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -144,6 +145,7 @@ func runPlaybook(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		PrivateKey:        f.privateKey,
 		ConnectTimeout:    f.connectTimeout,
 		HostTimeout:       f.hostTimeout,
+		Drain:             drain,
 		Out:               stdout,
 	})
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 
 func runCLI(args ...string) (int, string, string) {
 	var stdout, stderr bytes.Buffer
-	code := run(context.Background(), args, &stdout, &stderr)
+	code := run(context.Background(), nil, args, &stdout, &stderr)
 	return code, stdout.String(), stderr.String()
 }
 

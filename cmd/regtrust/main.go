@@ -15,32 +15,39 @@ import (
 )
 
 func main() {
-	ctx, stop := interruptContext(os.Stderr)
+	drain, stop := drainOnInterrupt(os.Stderr)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(context.Background(), drain, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-// interruptContext returns a context that the first SIGINT or SIGTERM
-// cancels, so no new host is started and running hosts stop at their next
-// step. A second signal exits at once with status 130.
-func interruptContext(stderr io.Writer) (context.Context, func()) {
-	ctx, cancel := context.WithCancel(context.Background())
+// drainOnInterrupt returns a channel that the first SIGINT or SIGTERM
+// closes: no new host is started and the hosts in progress finish, each
+// write on them landing whole or not at all. A second signal exits at
+// once with status 130; a write cut short then leaves only a temporary
+// file, which the next run removes.
+func drainOnInterrupt(stderr io.Writer) (<-chan struct{}, func()) {
+	drain := make(chan struct{})
+	done := make(chan struct{})
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		select {
 		case <-sigs:
-		case <-ctx.Done():
+		case <-done:
 			return
 		}
-		fmt.Fprintln(stderr, "interrupted: finishing the hosts in progress; interrupt again to exit now")
-		cancel()
-		<-sigs
+		fmt.Fprintln(stderr, "interrupted: starting no more hosts and finishing the hosts in progress; interrupt again to exit now")
+		close(drain)
+		select {
+		case <-sigs:
+		case <-done:
+			return
+		}
 		fmt.Fprintln(stderr, "interrupted again: exiting")
 		os.Exit(130)
 	}()
-	return ctx, func() {
+	return drain, func() {
 		signal.Stop(sigs)
-		cancel()
+		close(done)
 	}
 }
