@@ -180,14 +180,16 @@ func (t *Target) parseGather(out []byte, index []Probe) error {
 		if f[0] == "T" {
 			name, err := base64.StdEncoding.DecodeString(f[1])
 			if err != nil {
-				return fmt.Errorf("gather state: invalid record %q", sc.Text())
+				return fmt.Errorf("gather state: invalid record of type %q", f[0])
 			}
 			t.stale = append(t.stale, string(name))
 			continue
 		}
 		i, err := strconv.Atoi(f[1])
 		if err != nil || i < 0 || i >= len(index) {
-			return fmt.Errorf("gather state: invalid record %q", sc.Text())
+			// The record is not quoted: it may carry a secret file's
+			// content.
+			return fmt.Errorf("gather state: invalid record of type %q", f[0])
 		}
 		pr := index[i]
 		if err := t.storeRecord(f, pr); err != nil {
