@@ -139,19 +139,28 @@ func ResolveCA(ctx context.Context, r *Registry, dial DialFunc, window time.Dura
 	if r.HasExpiryWindow {
 		window = r.ExpiryWindow
 	}
-	for _, ca := range cas {
-		if w := certs.ExpiryWarning(ca.Cert, now, window); w != "" {
-			r.Warnings = append(r.Warnings, "CA "+w)
-		}
-	}
-	if leaf != nil && !leaf.Equal(cas[0].Cert) {
-		if w := certs.ExpiryWarning(leaf, now, window); w != "" {
-			r.Warnings = append(r.Warnings, "the registry's "+w)
-		}
-	}
+	r.Warnings = append(r.Warnings, ExpiryWarnings(cas, leaf, now, window)...)
 	r.CAs = cas
 	r.CA = &r.CAs[0]
 	return nil
+}
+
+// ExpiryWarnings warns about each CA, and the registry's leaf when it is
+// given and is not the CA, that expired, is not valid yet, or expires
+// within window of now.
+func ExpiryWarnings(cas []certs.CA, leaf *x509.Certificate, now time.Time, window time.Duration) []string {
+	var warnings []string
+	for _, ca := range cas {
+		if w := certs.ExpiryWarning(ca.Cert, now, window); w != "" {
+			warnings = append(warnings, "CA "+w)
+		}
+	}
+	if leaf != nil && (len(cas) == 0 || !leaf.Equal(cas[0].Cert)) {
+		if w := certs.ExpiryWarning(leaf, now, window); w != "" {
+			warnings = append(warnings, "the registry's "+w)
+		}
+	}
+	return warnings
 }
 
 // verifyPin checks that one of cas matches pin. A single CA must match
