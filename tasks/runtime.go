@@ -10,11 +10,10 @@ import (
 // runtime whose registry trust place_docker_cert writes.
 const runtimeVar = "container_runtime"
 
-// containerRuntime is where one container runtime reads the trust for a
-// registry: a certs.d-style folder with a subfolder per registry address
-// that holds ca.crt and, optionally, client.cert and client.key. Each of
-// these runtimes reads the folder at every pull, so a change needs no
-// restart.
+// containerRuntime is the trust folder of one container runtime: a
+// certs.d-style folder with a subfolder per registry address that holds
+// ca.crt and, optionally, client.cert and client.key. Each of these
+// runtimes reads the folder at every pull, so a change needs no restart.
 type containerRuntime struct {
 	name string
 	// dirVar is the host variable that replaces the folder.
