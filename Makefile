@@ -24,8 +24,12 @@ vet:
 
 # -count=1 because the lab tests depend on programs and files outside
 # the module, which the test cache does not track.
+# -p 1 runs one package at a time: the lab's dockerds run in PID
+# namespaces of their own, yet `pidof dockerd` on the machine finds them,
+# so unit tests that run the product's scripts on the machine must not
+# overlap a lab.
 test: vet
-	$(GO) test -count=1 -timeout 15m ./...
+	$(GO) test -count=1 -p 1 -timeout 15m ./...
 
 test-short: vet
 	$(GO) test -short ./...

@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/aymanbagabas/go-udiff v0.4.2
 	github.com/bramvdbogaerde/go-scp v1.6.1
+	github.com/pelletier/go-toml/v2 v2.2.4
 	github.com/sourcegraph/conc v0.3.0
 	go.uber.org/goleak v1.3.0
 	golang.org/x/crypto v0.59.0

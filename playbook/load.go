@@ -112,7 +112,7 @@ func (l *loader) parse(data []byte) (*Playbook, error) {
 	return pb, nil
 }
 
-var playKeys = []string{"name", "hosts", "registries", "tasks", "handlers"}
+var playKeys = []string{"name", "hosts", "vars", "registries", "tasks", "handlers"}
 
 func (l *loader) play(n *yaml.Node) (*Play, error) {
 	if n.Kind != yaml.MappingNode {
@@ -140,6 +140,11 @@ func (l *loader) play(n *yaml.Node) (*Play, error) {
 	}
 	if p.Name == "" {
 		p.Name = p.Hosts
+	}
+	if v := fields["vars"]; v != nil {
+		if p.Vars, err = l.playVars(v); err != nil {
+			return nil, err
+		}
 	}
 	if v := fields["registries"]; v != nil {
 		if err := l.registries(v, p); err != nil {
@@ -198,7 +203,34 @@ func (l *loader) scalar(n *yaml.Node, what string) (string, error) {
 	return n.Value, nil
 }
 
-var registryKeys = []string{"address", "ca_sha256", "ca_file", "ca_pem", "client_cert", "client_key", "trust"}
+var registryKeys = []string{"address", "ca_sha256", "ca_file", "ca_pem", "client_cert", "client_key", "trust", "via", "expiry_warning"}
+
+// playVars reads a play's vars: a mapping of names to strings, numbers or
+// booleans, which tasks read as text. Connection settings (ansible_*) are
+// rejected, because hosts are connected to before any play runs.
+func (l *loader) playVars(n *yaml.Node) (map[string]string, error) {
+	if n.Kind != yaml.MappingNode {
+		return nil, l.errorAt(n, "vars must be a mapping of names to values, such as {container_runtime: containerd}, not %s", kindName(n))
+	}
+	vars := map[string]string{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if strings.HasPrefix(k.Value, "ansible_") {
+			return nil, l.errorAt(k, "play variable %q is a connection setting, which only the inventory may set; move it to the inventory", k.Value)
+		}
+		if _, dup := vars[k.Value]; dup {
+			return nil, l.errorAt(k, "play variable %q is given twice", k.Value)
+		}
+		if v.Kind != yaml.ScalarNode {
+			return nil, l.errorAt(v, "play variable %q must be a string, number or boolean, not %s", k.Value, kindName(v))
+		}
+		vars[k.Value] = v.Value
+		if v.Tag == "!!null" {
+			vars[k.Value] = ""
+		}
+	}
+	return vars, nil
+}
 
 func (l *loader) registries(n *yaml.Node, p *Play) error {
 	if n.Kind != yaml.MappingNode {
@@ -275,6 +307,22 @@ func (l *loader) registry(name string, n *yaml.Node) (*tasks.Registry, error) {
 		return nil, err
 	}
 	r.ClientCertFile, r.ClientKeyFile = tasks.ResolvePath(l.baseDir, cert), tasks.ResolvePath(l.baseDir, key)
+	if r.Via, err = str("via"); err != nil {
+		return nil, err
+	}
+	if r.Via != "" && (r.CAFile != "" || r.CAPEM != "") {
+		return nil, l.errorAt(f["via"], "registry %q: via fetches the CA from the registry, so it does not go with ca_file or ca_pem; keep one", name)
+	}
+	window, err := str("expiry_warning")
+	if err != nil {
+		return nil, err
+	}
+	if f["expiry_warning"] != nil {
+		if r.ExpiryWindow, err = tasks.ParseExpiryWindow(window); err != nil {
+			return nil, l.errorAt(f["expiry_warning"], "registry %q: %v", name, err)
+		}
+		r.HasExpiryWindow = true
+	}
 	if v := f["trust"]; v != nil {
 		if r.Trust, err = l.trustList(name, v); err != nil {
 			return nil, err

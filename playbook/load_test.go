@@ -96,7 +96,7 @@ func TestLoadErrors(t *testing.T) {
 		{"empty", "", "the playbook is empty"},
 		{"invalid-yaml", "- hosts: [a\n", "invalid YAML"},
 		{"not-a-list", "hosts: all\n", "pb.yml:1:1: a playbook is a list of plays"},
-		{"unknown-play-key", "- hosts: all\n  taks: []\n", `pb.yml:2:3: unknown play key "taks"; allowed keys: name, hosts, registries, tasks, handlers`},
+		{"unknown-play-key", "- hosts: all\n  taks: []\n", `pb.yml:2:3: unknown play key "taks"; allowed keys: name, hosts, vars, registries, tasks, handlers`},
 		{"no-hosts", "- name: x\n  tasks: []\n", `play "x" has no hosts`},
 		{"unknown-task", "- hosts: all\n  tasks:\n    - place_cert: {registry: r}\n", `pb.yml:3:7: unknown task or key "place_cert"`},
 		{"unknown-arg", "- hosts: all\n  registries: {r: {address: r.example}}\n  tasks:\n    - fetch_ca: {registry: r}\n    - place_docker_cert: {registry: r, mode: 1}\n", `pb.yml:5:40: place_docker_cert: unknown argument "mode"`},
@@ -115,6 +115,12 @@ func TestLoadErrors(t *testing.T) {
 		{"bad-registry-name", "- hosts: all\n  registries: {\"../x\": {address: r.example}}\n", `invalid registry name "../x"`},
 		{"two-documents", "- hosts: all\n  tasks: []\n---\n- hosts: all\n", "a second YAML document"},
 		{"insecure-entry", "- hosts: all\n  tasks:\n    - daemon_json_insecure: {registries: [\"http://a b\"]}\n", `pb.yml:3:29: daemon_json_insecure: invalid registry "http://a b"`},
+		{"vars-not-mapping", "- hosts: all\n  vars: [a]\n  tasks: []\n", "pb.yml:2:9: vars must be a mapping"},
+		{"vars-connection-setting", "- hosts: all\n  vars: {ansible_user: root}\n  tasks: []\n", `play variable "ansible_user" is a connection setting`},
+		{"vars-list-value", "- hosts: all\n  vars: {container_runtime: [a]}\n  tasks: []\n", `play variable "container_runtime" must be a string, number or boolean, not a list`},
+		{"via-and-ca-file", "- hosts: all\n  registries: {r: {address: r.example, ca_file: a.pem, via: node1}}\n", `registry "r": via fetches the CA from the registry`},
+		{"fetch-via-and-ca-file", "- hosts: all\n  registries: {r: {address: r.example, ca_file: a.pem}}\n  tasks:\n    - fetch_ca: {registry: r, via: node1}\n", `via "node1" fetches the CA from the registry, but registry r also has ca_file`},
+		{"bad-expiry-window", "- hosts: all\n  registries: {r: {address: r.example, expiry_warning: soon}}\n", `registry "r": invalid expiry warning window "soon"`},
 		{"ca-file-and-pem", "- hosts: all\n  registries: {r: {address: r.example, ca_file: a.pem, ca_pem: x}}\n", "both ca_file and ca_pem"},
 	}
 	for _, c := range cases {

@@ -28,6 +28,27 @@ type Play struct {
 	RegistryOrder []string
 	Tasks         []*Step
 	Handlers      []*Step
+	// Vars are the play's vars:. They override the inventory's host and
+	// group variables for the play's tasks, as play vars do in Ansible.
+	Vars map[string]string
+}
+
+// playVars layers a play's vars over a host's inventory variables.
+type playVars struct {
+	play map[string]string
+	host tasks.Vars
+}
+
+func (v playVars) StringVar(name string) (string, bool, error) {
+	if s, ok := v.play[name]; ok {
+		return s, true, nil
+	}
+	return v.host.StringVar(name)
+}
+
+// varsFor returns the variables the play's tasks see on host.
+func (p *Play) varsFor(host tasks.Vars) tasks.Vars {
+	return playVars{play: p.Vars, host: host}
 }
 
 // Step is a task or handler of a play.

@@ -25,9 +25,13 @@ const (
 
 // Report is the outcome of a run, as printed and as written by --report.
 type Report struct {
-	Check    bool          `json:"check"`
-	Started  time.Time     `json:"started"`
-	Duration float64       `json:"duration_seconds"`
+	Check    bool      `json:"check"`
+	Started  time.Time `json:"started"`
+	Duration float64   `json:"duration_seconds"`
+	// Warnings are problems found before any host was contacted that
+	// did not stop the run, such as a CA that expires soon, each
+	// naming its registry.
+	Warnings []string      `json:"warnings"`
 	Hosts    []*HostReport `json:"hosts"`
 	Totals   Totals        `json:"totals"`
 }

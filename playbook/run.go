@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
@@ -66,8 +67,45 @@ type Options struct {
 	// Dial opens host connections; nil means sshx.Dial.
 	Dial DialFunc
 	// FetchDial opens the controller's connections to registries for
-	// fetch_ca; nil dials directly.
+	// fetch_ca; nil dials directly. Registries fetched through a host
+	// (via) use that host's SSH connection instead.
 	FetchDial tasks.DialFunc
+	// ExpiryWindow is how long before a CA or registry certificate
+	// expires a warning is given: 0 means tasks.DefaultExpiryWindow and
+	// a negative value turns the warning off, except for certificates
+	// that already expired. A registry's expiry_warning key replaces it.
+	ExpiryWindow time.Duration
+	// Now is the time certificates are checked against; zero means the
+	// current time.
+	Now time.Time
+}
+
+// expiryWindow returns the run's expiry warning window.
+func (o *Options) expiryWindow() time.Duration {
+	switch {
+	case o.ExpiryWindow == 0:
+		return tasks.DefaultExpiryWindow
+	case o.ExpiryWindow < 0:
+		return 0
+	}
+	return o.ExpiryWindow
+}
+
+func (o *Options) now() time.Time {
+	if o.Now.IsZero() {
+		return time.Now()
+	}
+	return o.Now
+}
+
+// dialer returns the function that opens host connections.
+func (o *Options) dialer() DialFunc {
+	if o.Dial != nil {
+		return o.Dial
+	}
+	return func(ctx context.Context, cfg sshx.Config) (HostConn, error) {
+		return sshx.Dial(ctx, cfg)
+	}
 }
 
 // hostPlan is the work for one host: the plays that select it and how to
@@ -79,8 +117,9 @@ type hostPlan struct {
 }
 
 // Run runs pb against the hosts its plays select. An error means the run
-// could not start; no host was contacted then. Host failures are in the
-// report.
+// could not start, and no host was changed. Only a host that a registry's
+// CA is fetched through (via) may have been connected to. Host failures
+// are in the report.
 func Run(ctx context.Context, pb *Playbook, opts Options) (*Report, error) {
 	out := opts.Out
 	if out == nil {
@@ -90,21 +129,18 @@ func Run(ctx context.Context, pb *Playbook, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := resolveRegistries(ctx, pb, plans, opts.FetchDial, out); err != nil {
+	conns := newConnPool(opts.dialer())
+	defer conns.closeAll()
+	warnings, err := resolveRegistries(ctx, pb, plans, &opts, conns, out)
+	if err != nil {
 		return nil, err
 	}
 
-	report := &Report{Check: opts.Check, Started: time.Now().UTC()}
+	report := &Report{Check: opts.Check, Started: time.Now().UTC(), Warnings: warnings}
 	report.Hosts = make([]*HostReport, len(plans))
 	forks := opts.Forks
 	if forks <= 0 {
 		forks = DefaultForks
-	}
-	dial := opts.Dial
-	if dial == nil {
-		dial = func(ctx context.Context, cfg sshx.Config) (HostConn, error) {
-			return sshx.Dial(ctx, cfg)
-		}
 	}
 	var outMu sync.Mutex
 	p := pool.New().WithMaxGoroutines(forks)
@@ -114,7 +150,7 @@ func Run(ctx context.Context, pb *Playbook, opts Options) (*Report, error) {
 			if ctx.Err() != nil || isClosed(opts.Drain) {
 				hr = &HostReport{Host: plan.host.Name, Status: StatusNotRun, Error: "the run was interrupted before this host started", Tasks: []TaskReport{}, Handlers: []string{}}
 			} else {
-				hr = runHost(ctx, plan, dial, !opts.Check, opts.HostTimeout)
+				hr = runHost(ctx, plan, conns, !opts.Check, opts.HostTimeout)
 			}
 			report.Hosts[i] = hr
 			outMu.Lock()
@@ -188,13 +224,9 @@ func planHosts(pb *Playbook, opts *Options, out io.Writer) ([]*hostPlan, error) 
 	if len(plans) == 0 {
 		fmt.Fprintln(out, "warning: no host matched; nothing to do")
 	}
-	known := opts.KnownHostsFiles
-	if len(known) == 0 {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return nil, fmt.Errorf("find known_hosts: %w; give --known-hosts", err)
-		}
-		known = []string{filepath.Join(home, ".ssh", "known_hosts")}
+	known, err := knownHostsFiles(opts)
+	if err != nil {
+		return nil, err
 	}
 	for _, plan := range plans {
 		cfg, err := sshConfig(plan.host, opts, known)
@@ -204,6 +236,19 @@ func planHosts(pb *Playbook, opts *Options, out io.Writer) ([]*hostPlan, error) 
 		plan.ssh = cfg
 	}
 	return plans, nil
+}
+
+// knownHostsFiles returns the known_hosts files that verify host keys:
+// those of opts, else ~/.ssh/known_hosts.
+func knownHostsFiles(opts *Options) ([]string, error) {
+	if len(opts.KnownHostsFiles) > 0 {
+		return opts.KnownHostsFiles, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return nil, fmt.Errorf("find known_hosts: %w; give --known-hosts", err)
+	}
+	return []string{filepath.Join(home, ".ssh", "known_hosts")}, nil
 }
 
 // sshConfig builds the SSH settings of h. The inventory's key file wins
@@ -254,42 +299,90 @@ func checkReadable(p string) error {
 }
 
 // resolveRegistries fetches or loads the CA of every registry that a play
-// with hosts uses, once per registry source, before any host is contacted.
-func resolveRegistries(ctx context.Context, pb *Playbook, plans []*hostPlan, dial tasks.DialFunc, out io.Writer) error {
+// with hosts uses, once per registry source, before any host changes. A
+// registry fetched through a host (via) uses that host's connection from
+// conns, which the host's own tasks use later. It returns the warnings
+// about the CAs, each naming its registry.
+func resolveRegistries(ctx context.Context, pb *Playbook, plans []*hostPlan, opts *Options, conns *connPool, out io.Writer) ([]string, error) {
 	used := map[*Play]bool{}
 	for _, plan := range plans {
 		for _, p := range plan.plays {
 			used[p] = true
 		}
 	}
-	type source struct{ address, pin, file, pem string }
+	type source struct{ address, pin, file, pem, via string }
 	done := map[source]*tasks.Registry{}
+	warnings := []string{}
 	for _, play := range pb.Plays {
 		if !used[play] {
 			continue
 		}
-		names := slices.Clone(play.RegistryOrder)
-		for _, name := range names {
+		for _, name := range play.RegistryOrder {
 			r := play.Registries[name]
 			if !registryInUse(play, r) {
 				continue
 			}
-			key := source{r.Address, r.Pin, r.CAFile, r.CAPEM}
+			key := source{r.Address, r.Pin, r.CAFile, r.CAPEM, r.Via}
 			if prev := done[key]; prev != nil {
-				r.CA, r.CASource, r.Warnings = prev.CA, prev.CASource, prev.Warnings
+				r.CAs, r.CA, r.CASource, r.Warnings = prev.CAs, prev.CA, prev.CASource, prev.Warnings
 			} else {
-				if err := tasks.ResolveCA(ctx, r, dial); err != nil {
-					return fmt.Errorf("%s: play %q: %w", pb.File, play.Name, err)
+				dial := opts.FetchDial
+				if r.Via != "" {
+					var err error
+					if dial, err = viaDialer(ctx, r.Via, opts, conns); err != nil {
+						return nil, fmt.Errorf("%s: play %q: registry %s: %w", pb.File, play.Name, r.Name, err)
+					}
+				}
+				if err := tasks.ResolveCA(ctx, r, dial, opts.expiryWindow(), opts.now()); err != nil {
+					return nil, fmt.Errorf("%s: play %q: %w", pb.File, play.Name, err)
 				}
 				done[key] = r
 				printCA(out, r)
+				for _, w := range r.Warnings {
+					warnings = append(warnings, fmt.Sprintf("registry %s: %s", r.Name, w))
+				}
 			}
 			if err := tasks.LoadClientPair(r); err != nil {
-				return fmt.Errorf("%s: play %q: %w", pb.File, play.Name, err)
+				return nil, fmt.Errorf("%s: play %q: %w", pb.File, play.Name, err)
 			}
 		}
 	}
-	return nil
+	return warnings, nil
+}
+
+// forwarder is a host connection that can open TCP connections from the
+// host's side. *sshx.Client is one.
+type forwarder interface {
+	Dial(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// viaDialer connects to the inventory host name through conns and returns
+// a dial function that reaches addresses from that host's side.
+func viaDialer(ctx context.Context, name string, opts *Options, conns *connPool) (tasks.DialFunc, error) {
+	if opts.Inventory == nil {
+		return nil, fmt.Errorf("fetch the CA via host %q: no inventory given; add -i INVENTORY with that host", name)
+	}
+	h, ok := opts.Inventory.Host(name)
+	if !ok {
+		return nil, fmt.Errorf("fetch the CA via host %q: the host is not in the inventory; name a host of the inventory in via", name)
+	}
+	known, err := knownHostsFiles(opts)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := sshConfig(h, opts, known)
+	if err != nil {
+		return nil, fmt.Errorf("fetch the CA via host %s: %w", name, err)
+	}
+	conn, err := conns.open(ctx, name, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("fetch the CA via host %s: %w; no host was changed", name, err)
+	}
+	fw, ok := conn.(forwarder)
+	if !ok {
+		return nil, fmt.Errorf("fetch the CA via host %s: its connection cannot forward TCP", name)
+	}
+	return fw.Dial, nil
 }
 
 func registryInUse(p *Play, r *tasks.Registry) bool {
@@ -306,6 +399,9 @@ func registryInUse(p *Play, r *tasks.Registry) bool {
 // from the registry's own handshake is trust on first use.
 func printCA(out io.Writer, r *tasks.Registry) {
 	fmt.Fprintf(out, "registry %s (%s): CA %q, SHA256 %s, from %s\n", r.Name, r.Address, r.CA.Cert.Subject.String(), r.CA.SHA256, r.CASource)
+	for _, ca := range r.CAs[1:] {
+		fmt.Fprintf(out, "registry %s (%s): also CA %q, SHA256 %s\n", r.Name, r.Address, ca.Cert.Subject.String(), ca.SHA256)
+	}
 	for _, w := range r.Warnings {
 		fmt.Fprintf(out, "warning: registry %s: %s\n", r.Name, w)
 	}
@@ -314,8 +410,10 @@ func printCA(out io.Writer, r *tasks.Registry) {
 	}
 }
 
-// runHost connects to one host once and runs every play that selects it.
-func runHost(ctx context.Context, plan *hostPlan, dial DialFunc, apply bool, timeout time.Duration) *HostReport {
+// runHost connects to one host once, or takes the connection that
+// fetching a CA through the host opened, and runs every play that selects
+// it.
+func runHost(ctx context.Context, plan *hostPlan, conns *connPool, apply bool, timeout time.Duration) *HostReport {
 	hr := &HostReport{Host: plan.host.Name, Status: StatusOK, Tasks: []TaskReport{}, Handlers: []string{}}
 	if timeout > 0 {
 		var cancel context.CancelFunc
@@ -328,7 +426,7 @@ func runHost(ctx context.Context, plan *hostPlan, dial DialFunc, apply bool, tim
 			}
 		}()
 	}
-	conn, err := dial(ctx, plan.ssh)
+	conn, err := conns.take(ctx, plan.host.Name, plan.ssh)
 	if err != nil {
 		hr.Status = StatusUnreachable
 		hr.Error = err.Error()
@@ -339,6 +437,7 @@ func runHost(ctx context.Context, plan *hostPlan, dial DialFunc, apply bool, tim
 	t := tasks.NewTarget(plan.host.Name, plan.host, conn, apply)
 	var probes []tasks.Probe
 	for _, p := range plan.plays {
+		t.Vars = p.varsFor(plan.host)
 		for _, s := range append(slices.Clone(p.Tasks), p.Handlers...) {
 			probes = append(probes, s.Task.Probes(t)...)
 		}
@@ -348,6 +447,7 @@ func runHost(ctx context.Context, plan *hostPlan, dial DialFunc, apply bool, tim
 		return hr
 	}
 	for _, p := range plan.plays {
+		t.Vars = p.varsFor(plan.host)
 		if !runPlay(ctx, p, t, hr) {
 			break
 		}

@@ -35,14 +35,14 @@ type fleet struct {
 	hostTimeout time.Duration
 }
 
-func newFleet(t *testing.T, n int, extra string) *fleet {
+func newFleet(t *testing.T, n int, extra string, opts ...sshtest.Option) *fleet {
 	t.Helper()
 	f := &fleet{}
 	var inv strings.Builder
 	inv.WriteString("all:\n  children:\n    docker_hosts:\n      hosts:\n")
 	var known []byte
 	for i := 0; i < n; i++ {
-		srv := sshtest.NewServer(t)
+		srv := sshtest.NewServer(t, opts...)
 		root := t.TempDir()
 		f.servers = append(f.servers, srv)
 		f.roots = append(f.roots, root)

@@ -2,10 +2,13 @@ package tasks
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -26,11 +29,12 @@ type fetchCAArgs struct {
 	Registry string `yaml:"registry"`
 	CAFile   string `yaml:"ca_file"`
 	CAPEM    string `yaml:"ca_pem"`
+	Via      string `yaml:"via"`
 }
 
 func newFetchCA(args *yaml.Node, env *Env) (Task, error) {
 	var a fetchCAArgs
-	if err := decodeArgs(args, &a, "registry", "ca_file", "ca_pem"); err != nil {
+	if err := decodeArgs(args, &a, "registry", "ca_file", "ca_pem", "via"); err != nil {
 		return nil, err
 	}
 	r, err := lookupRegistry(args, env, a.Registry)
@@ -46,6 +50,12 @@ func newFetchCA(args *yaml.Node, env *Env) (Task, error) {
 	if a.CAPEM != "" {
 		r.CAPEM = a.CAPEM
 	}
+	if a.Via != "" {
+		r.Via = a.Via
+	}
+	if r.Via != "" && (r.CAFile != "" || r.CAPEM != "") {
+		return nil, at(args, fmt.Errorf("via %q fetches the CA from the registry, but registry %s also has ca_file or ca_pem; keep one source", r.Via, r.Name))
+	}
 	return &fetchCA{registry: r}, nil
 }
 
@@ -60,9 +70,13 @@ func (f *fetchCA) CheckApply(ctx context.Context, t *Target, apply bool) (Result
 	}
 	// The run's header already shows the fingerprint and its source, so
 	// each host's line stays short.
-	msg := fmt.Sprintf("CA %q, not pinned", r.CA.Cert.Subject.String())
+	subject := fmt.Sprintf("CA %q", r.CA.Cert.Subject.String())
+	if len(r.CAs) > 1 {
+		subject = fmt.Sprintf("%d CA certificates, the first %q", len(r.CAs), r.CA.Cert.Subject.String())
+	}
+	msg := subject + ", not pinned"
 	if r.Pin != "" {
-		msg = fmt.Sprintf("CA %q, matches the pin", r.CA.Cert.Subject.String())
+		msg = subject + ", matches the pin"
 	}
 	return Result{Message: msg}, nil
 }
@@ -70,13 +84,22 @@ func (f *fetchCA) CheckApply(ctx context.Context, t *Target, apply bool) (Result
 // DialFunc opens a network connection, as net.Dialer.DialContext does.
 type DialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
 
-// ResolveCA sets r.CA from r.CAPEM, r.CAFile or, when neither is given, the
-// chain the registry sends in a TLS handshake through dial (nil dials
-// directly). A CA that does not match r.Pin is rejected. Fetching over a
-// connection that is not trusted yet is trust on first use, which is why
-// the fingerprint is shown for pinning when no pin is set.
-func ResolveCA(ctx context.Context, r *Registry, dial DialFunc) error {
+// DefaultExpiryWindow is how long before a CA or registry certificate
+// expires a run starts to warn. Thirty days leave time to renew the
+// certificate and roll it out.
+const DefaultExpiryWindow = 30 * 24 * time.Hour
+
+// ResolveCA sets r.CAs and r.CA from r.CAPEM, r.CAFile or, when neither is
+// given, the chain the registry sends in a TLS handshake through dial
+// (nil dials directly). A CA file may hold several certificates; with a
+// pin, one of them must match it. A fetched CA that does not match the pin
+// is rejected. Fetching over a connection that is not trusted yet is trust
+// on first use, which is why the fingerprint is shown for pinning when no
+// pin is set. Certificates that expire within window of now, or within
+// r.ExpiryWindow when the registry sets one, add warnings.
+func ResolveCA(ctx context.Context, r *Registry, dial DialFunc, window time.Duration, now time.Time) error {
 	var cas []certs.CA
+	var leaf *x509.Certificate
 	var err error
 	switch {
 	case r.CAPEM != "":
@@ -101,20 +124,61 @@ func ResolveCA(ctx context.Context, r *Registry, dial DialFunc) error {
 			return fmt.Errorf("registry %s: fetch CA from %s: %w", r.Name, r.Address, ferr)
 		}
 		cas = []certs.CA{chain.CA}
+		leaf = chain.Certs[0]
 		r.Warnings = append(r.Warnings, chain.Warnings...)
 		r.CASource = "the TLS handshake with " + r.Address
-	}
-	if len(cas) != 1 {
-		return fmt.Errorf("registry %s: %s contains %d certificates; give exactly one CA certificate per registry", r.Name, r.CASource, len(cas))
-	}
-	ca := cas[0]
-	if r.Pin != "" {
-		if err := ca.Verify(r.Pin); err != nil {
-			return fmt.Errorf("registry %s: %w", r.Name, err)
+		if r.Via != "" {
+			r.CASource += " through " + r.Via
 		}
 	}
-	r.CA = &ca
+	if r.Pin != "" {
+		if err := verifyPin(cas, r.Pin); err != nil {
+			return fmt.Errorf("registry %s: %s: %w", r.Name, r.CASource, err)
+		}
+	}
+	if r.HasExpiryWindow {
+		window = r.ExpiryWindow
+	}
+	r.Warnings = append(r.Warnings, ExpiryWarnings(cas, leaf, now, window)...)
+	r.CAs = cas
+	r.CA = &r.CAs[0]
 	return nil
+}
+
+// ExpiryWarnings warns about each CA, and the registry's leaf when it is
+// given and is not the CA, that expired, is not valid yet, or expires
+// within window of now.
+func ExpiryWarnings(cas []certs.CA, leaf *x509.Certificate, now time.Time, window time.Duration) []string {
+	var warnings []string
+	for _, ca := range cas {
+		if w := certs.ExpiryWarning(ca.Cert, now, window); w != "" {
+			warnings = append(warnings, "CA "+w)
+		}
+	}
+	if leaf != nil && (len(cas) == 0 || !leaf.Equal(cas[0].Cert)) {
+		if w := certs.ExpiryWarning(leaf, now, window); w != "" {
+			warnings = append(warnings, "the registry's "+w)
+		}
+	}
+	return warnings
+}
+
+// verifyPin checks that one of cas matches pin. A single CA must match
+// it exactly, as [certs.CA.Verify] checks.
+func verifyPin(cas []certs.CA, pin string) error {
+	if len(cas) == 1 {
+		return cas[0].Verify(pin)
+	}
+	for _, ca := range cas {
+		if ca.Verify(pin) == nil {
+			return nil
+		}
+	}
+	fingerprints := make([]string, len(cas))
+	for i, ca := range cas {
+		fingerprints[i] = ca.SHA256
+	}
+	return fmt.Errorf("%w: none of its %d certificates (%s) has the pinned fingerprint; pin one of them", certs.ErrPinMismatch, len(cas), strings.Join(fingerprints, ", "))
 }
 
 // LoadClientPair reads and checks the registry's client certificate pair,

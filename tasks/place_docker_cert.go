@@ -12,20 +12,23 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/regtrust/regtrust/internal/certs"
+	"github.com/regtrust/regtrust/internal/daemonjson"
 )
 
-// PlaceDockerCertName is the task that trusts a registry in Docker's
-// certs.d folder.
+// PlaceDockerCertName is the task that trusts a registry in the certs.d
+// folder of the host's container runtime.
 const PlaceDockerCertName = "place_docker_cert"
 
 // defaultCertsDir is where dockerd looks for per-registry trust. dockerd
-// reads it at every pull, so a change there needs no restart. Rootless and
-// snap installs use other folders, set with the docker_certs_dir variable.
+// reads it at every pull, so a change there needs no restart.
 const defaultCertsDir = "/etc/docker/certs.d"
 
 // placeDockerCert writes certs.d/ADDRESS/ca.crt and, when the registry has
-// a client pair, client.cert and client.key. dockerd treats every *.crt in
-// the folder as a CA root and needs X.cert with a matching X.key.
+// a client pair, client.cert and client.key, in the folder of the runtime
+// that the container_runtime variable names (Docker by default). dockerd
+// treats every *.crt in the folder as a CA root and needs X.cert with a
+// matching X.key. For containerd it also writes or merges hosts.toml,
+// which points containerd to those files.
 type placeDockerCert struct {
 	registry *Registry
 }
@@ -54,31 +57,41 @@ func registryArgument(args *yaml.Node, env *Env) (*Registry, error) {
 
 func (p *placeDockerCert) Registry() *Registry { return p.registry }
 
-// certsFolder returns the registry's folder under the host's certs.d.
-func (p *placeDockerCert) certsFolder(t *Target) (string, error) {
-	dir, err := t.Var("docker_certs_dir", defaultCertsDir)
-	if err != nil {
-		return "", err
-	}
-	if err := validateRemoteDir("docker_certs_dir", dir); err != nil {
-		return "", err
-	}
-	return path.Join(dir, p.registry.Address), nil
-}
+// registryFiles are the names of the files in a registry's certs.d folder.
+var registryFiles = struct{ ca, cert, key, hosts string }{"ca.crt", "client.cert", "client.key", "hosts.toml"}
 
 func (p *placeDockerCert) Probes(t *Target) []Probe {
-	dir, err := p.certsFolder(t)
+	rt, err := hostRuntime(t)
 	if err != nil {
 		return nil
 	}
-	return []Probe{
-		{Path: dir},
-		{Path: path.Join(dir, "ca.crt"), Content: true},
-		{Path: path.Join(dir, "client.cert"), Content: true},
+	root, base, err := rt.certsRoot(t)
+	if err != nil {
+		return nil
+	}
+	addr := p.registry.Address
+	probes := []Probe{
+		{Path: addr},
+		{Path: path.Join(addr, registryFiles.ca), Content: true},
+		{Path: path.Join(addr, registryFiles.cert), Content: true},
 		// The key's content is never read back: its hash is enough to
 		// compare, and it keeps the key out of every output.
-		{Path: path.Join(dir, "client.key")},
+		{Path: path.Join(addr, registryFiles.key)},
 	}
+	if rt.hostsTOML {
+		probes = append(probes, Probe{Path: path.Join(addr, registryFiles.hosts), Content: true})
+	}
+	for i := range probes {
+		if base != "" {
+			probes[i].Base = base
+		} else {
+			probes[i].Path = path.Join(root, probes[i].Path)
+		}
+	}
+	if base != "" {
+		probes = append(probes, Probe{Key: base, Script: rootlessDirScript})
+	}
+	return probes
 }
 
 func (p *placeDockerCert) CheckApply(ctx context.Context, t *Target, apply bool) (Result, error) {
@@ -86,16 +99,39 @@ func (p *placeDockerCert) CheckApply(ctx context.Context, t *Target, apply bool)
 	if r.CA == nil {
 		return Result{}, fmt.Errorf("internal error: CA of registry %s was not resolved", r.Name)
 	}
-	dir, err := p.certsFolder(t)
+	rt, err := hostRuntime(t)
 	if err != nil {
 		return Result{}, err
 	}
-	files := []desiredFile{{path: path.Join(dir, "ca.crt"), data: r.CA.PEM, mode: 0o644, kind: certFile}}
+	root, _, err := rt.certsRoot(t)
+	if err != nil {
+		return Result{}, err
+	}
+	if root == "" {
+		return Result{}, fmt.Errorf("internal error: the certs.d folder of %s was not gathered", rt.name)
+	}
+	dir := path.Join(root, r.Address)
+	caPath := path.Join(dir, registryFiles.ca)
+	files := []desiredFile{{path: caPath, data: r.CABundle(), mode: 0o644, kind: certFile}}
+	var client []string
 	if r.ClientCert != nil {
+		client = []string{path.Join(dir, registryFiles.cert), path.Join(dir, registryFiles.key)}
 		files = append(files,
-			desiredFile{path: path.Join(dir, "client.cert"), data: r.ClientCert, mode: 0o644, kind: certFile},
-			desiredFile{path: path.Join(dir, "client.key"), data: r.ClientKey, mode: 0o600, kind: secretFile},
+			desiredFile{path: client[0], data: r.ClientCert, mode: 0o644, kind: certFile},
+			desiredFile{path: client[1], data: r.ClientKey, mode: 0o600, kind: secretFile},
 		)
+	}
+	if rt.hostsTOML {
+		hostsPath := path.Join(dir, registryFiles.hosts)
+		st, err := t.File(hostsPath)
+		if err != nil {
+			return Result{}, err
+		}
+		data, err := containerdHostsFile(hostsPath, st, r.Address, caPath, client)
+		if err != nil {
+			return Result{}, err
+		}
+		files = append(files, desiredFile{path: hostsPath, data: data, mode: 0o644, kind: textFile})
 	}
 	return converge(t, files)
 }
@@ -173,6 +209,11 @@ func describeFileChange(f desiredFile, st *FileState) string {
 			b.WriteString("\n    + " + line)
 		}
 	case textFile:
+		var before []byte
+		if st.Exists && st.ContentRead {
+			before = st.Content
+		}
+		b.WriteString("\n" + strings.TrimRight(daemonjson.Diff(f.path, before, f.data), "\n"))
 	}
 	return b.String()
 }

@@ -19,9 +19,16 @@ import (
 // read (and its content when Content is set), or Key and Script are set,
 // and the standard output of the shell snippet Script is stored as the
 // fact Key.
+//
+// With Base set, Path is relative to a folder that only the host knows:
+// Base names the fact whose Script prints that folder, and that fact's
+// probe must be in the same Gather. The state is then stored under the
+// folder, a "/" and Path, so a task reads it with [Target.File] after
+// joining the fact's value and Path.
 type Probe struct {
 	Path    string
 	Content bool
+	Base    string
 
 	Key    string
 	Script string
@@ -91,8 +98,32 @@ t() {
 	var index []Probe
 	dirs := map[string]bool{}
 	seen := map[string]bool{}
+	// Facts that other probes use as their folder are evaluated first,
+	// into shell variables b0, b1, ... that the path probes refer to.
+	baseVars := map[string]string{}
 	for _, pr := range probes {
-		key := pr.Path + "\x00" + pr.Key
+		if pr.Base == "" || baseVars[pr.Base] != "" {
+			continue
+		}
+		for _, fact := range probes {
+			if fact.Key != pr.Base || fact.Script == "" {
+				continue
+			}
+			v := fmt.Sprintf("b%d", len(baseVars))
+			baseVars[pr.Base] = v
+			seen["\x00"+fact.Key] = true
+			i := len(index)
+			index = append(index, fact)
+			fmt.Fprintf(&b, "%s=$(eval %s 2>/dev/null)\n", v, shellQuote(fact.Script))
+			fmt.Fprintf(&b, "printf 'S\\t%%s\\t%%s\\n' %d \"$(printf %%s \"$%s\" | base64 | tr -d '\\n')\"\n", i, v)
+			break
+		}
+	}
+	for _, pr := range probes {
+		key := pr.Base + "\x00" + pr.Path + "\x00" + pr.Key
+		if pr.Path == "" {
+			key = "\x00" + pr.Key
+		}
 		if seen[key] {
 			continue
 		}
@@ -107,14 +138,35 @@ t() {
 			if pr.Content {
 				flag = "c"
 			}
-			fmt.Fprintf(&b, "p %d %s %s\n", i, shellQuote(pr.Path), flag)
-			dirs[path.Dir(pr.Path)] = true
+			target := shellQuote(pr.Path)
+			if pr.Base != "" {
+				// An unknown Base leaves an empty variable name, which
+				// parseGather reports as a missing fact.
+				target = fmt.Sprintf(`"$%s"/%s`, baseVars[pr.Base], shellQuote(pr.Path))
+				dirs[fmt.Sprintf(`"$%s"/%s`, baseVars[pr.Base], shellQuote(path.Dir(pr.Path)))] = true
+			} else {
+				dirs[shellQuote(path.Dir(pr.Path))] = true
+			}
+			fmt.Fprintf(&b, "p %d %s %s\n", i, target, flag)
 		}
 	}
 	for _, d := range sortedKeys(dirs) {
-		fmt.Fprintf(&b, "t %s\n", shellQuote(d))
+		fmt.Fprintf(&b, "t %s\n", d)
 	}
 	return b.String(), index
+}
+
+// probePath returns where the state of a path probe is stored: Path, or
+// for a probe with Base, the gathered folder joined with Path.
+func (t *Target) probePath(pr Probe) (string, error) {
+	if pr.Base == "" {
+		return pr.Path, nil
+	}
+	dir, ok := t.facts[pr.Base]
+	if !ok {
+		return "", fmt.Errorf("internal error: folder fact %q of %s was not gathered", pr.Base, pr.Path)
+	}
+	return path.Join(strings.TrimSpace(dir), pr.Path), nil
 }
 
 func (t *Target) parseGather(out []byte, index []Probe) error {
@@ -128,14 +180,16 @@ func (t *Target) parseGather(out []byte, index []Probe) error {
 		if f[0] == "T" {
 			name, err := base64.StdEncoding.DecodeString(f[1])
 			if err != nil {
-				return fmt.Errorf("gather state: invalid record %q", sc.Text())
+				return fmt.Errorf("gather state: invalid record of type %q", f[0])
 			}
 			t.stale = append(t.stale, string(name))
 			continue
 		}
 		i, err := strconv.Atoi(f[1])
 		if err != nil || i < 0 || i >= len(index) {
-			return fmt.Errorf("gather state: invalid record %q", sc.Text())
+			// The record is not quoted: it may carry a secret file's
+			// content.
+			return fmt.Errorf("gather state: invalid record of type %q", f[0])
 		}
 		pr := index[i]
 		if err := t.storeRecord(f, pr); err != nil {
@@ -150,17 +204,30 @@ func (t *Target) parseGather(out []byte, index []Probe) error {
 			if _, ok := t.facts[pr.Key]; !ok {
 				return fmt.Errorf("gather state: no output for %s", pr.Key)
 			}
-		} else if _, ok := t.files[pr.Path]; !ok {
-			return fmt.Errorf("gather state: no output for %s", pr.Path)
+			continue
+		}
+		p, err := t.probePath(pr)
+		if err != nil {
+			return err
+		}
+		if _, ok := t.files[p]; !ok {
+			return fmt.Errorf("gather state: no output for %s", p)
 		}
 	}
 	return nil
 }
 
 func (t *Target) storeRecord(f []string, pr Probe) error {
+	p := pr.Path
+	if f[0] != "S" {
+		var err error
+		if p, err = t.probePath(pr); err != nil {
+			return err
+		}
+	}
 	switch f[0] {
 	case "M":
-		t.files[pr.Path] = &FileState{}
+		t.files[p] = &FileState{}
 	case "D", "F":
 		if len(f) < 3 {
 			return fmt.Errorf("short record")
@@ -183,9 +250,9 @@ func (t *Target) storeRecord(f []string, pr Probe) error {
 		if !st.IsDir && len(f) > 3 {
 			st.SHA256 = f[3]
 		}
-		t.files[pr.Path] = st
+		t.files[p] = st
 	case "C":
-		st := t.files[pr.Path]
+		st := t.files[p]
 		if st == nil {
 			return fmt.Errorf("content before state")
 		}

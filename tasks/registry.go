@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/regtrust/regtrust/internal/certs"
 )
@@ -31,17 +32,66 @@ type Registry struct {
 	// Trust lists how a play without tasks trusts the registry: docker,
 	// system or insecure.
 	Trust []string
+	// Via names the inventory host through whose SSH connection the CA
+	// is fetched, for a registry that only the hosts can reach. Empty
+	// means the controller connects directly.
+	Via string
+	// ExpiryWindow, when HasExpiryWindow is set, replaces the run's
+	// window for expiry warnings of this registry's certificates.
+	ExpiryWindow    time.Duration
+	HasExpiryWindow bool
 
-	// CA is the certificate hosts trust. It is set on the controller
-	// before any host is contacted.
-	CA *certs.CA
+	// CAs are the certificates hosts trust, in the order of their source;
+	// a CA file may hold several roots. CA is the first of them. Both are
+	// set on the controller before any host is contacted.
+	CAs []certs.CA
+	CA  *certs.CA
 	// CASource is where CA came from, for messages.
 	CASource string
 	// Warnings are notes about the CA, such as a root missing from the
-	// chain the registry sent.
+	// chain the registry sent or a certificate that expires soon.
 	Warnings   []string
 	ClientCert []byte
 	ClientKey  []byte
+}
+
+// CABundle returns every CA certificate of the registry as concatenated
+// PEM blocks, the content of a certs.d ca.crt file. dockerd, containerd
+// and the containers libraries read every certificate of such a file.
+func (r *Registry) CABundle() []byte {
+	var b []byte
+	for _, ca := range r.caList() {
+		b = append(b, ca.PEM...)
+	}
+	return b
+}
+
+// caList returns CAs, or CA alone for a Registry built with only CA set.
+func (r *Registry) caList() []certs.CA {
+	if len(r.CAs) == 0 && r.CA != nil {
+		return []certs.CA{*r.CA}
+	}
+	return r.CAs
+}
+
+// ParseExpiryWindow parses how long before a certificate's expiry a run
+// warns: a Go duration such as 720h, or whole days such as 30d. "0"
+// turns the warning off, except for certificates that already expired.
+func ParseExpiryWindow(s string) (time.Duration, error) {
+	invalid := fmt.Errorf("invalid expiry warning window %q: give days such as 30d or a duration such as 720h; 0 turns the warning off", s)
+	s = strings.TrimSpace(s)
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return 0, invalid
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, invalid
+	}
+	return d, nil
 }
 
 var registryNamePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)

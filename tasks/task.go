@@ -56,6 +56,7 @@ var constructors = map[string]Constructor{
 	UpdateCAName:        newUpdateCA,
 	RestartDockerName:   newRestartDocker,
 	DaemonJSONName:      newDaemonJSONInsecure,
+	RegistryLoginName:   newRegistryLogin,
 }
 
 // New builds the task of type name from its arguments.

@@ -3,6 +3,8 @@ package tasks
 import (
 	"bufio"
 	"fmt"
+	"path"
+	"slices"
 	"strings"
 )
 
@@ -48,9 +50,10 @@ func osRelease(data []byte) map[string]string {
 	return vals
 }
 
-// detectTrustStore returns the trust store of the host, from the host
-// variables ca_trust_dir and ca_update_command when both are set, else from
-// /etc/os-release: ID first, then each ID_LIKE entry.
+// detectTrustStore returns the trust store of the host: from the host
+// variables ca_trust_dir and ca_update_command when both are set, else
+// from /etc/os-release, ID first, then each ID_LIKE entry. The variable
+// ca_update_command alone replaces only the detected family's command.
 func detectTrustStore(t *Target) (trustStore, error) {
 	dir, err := t.Var("ca_trust_dir", "")
 	if err != nil {
@@ -60,9 +63,9 @@ func detectTrustStore(t *Target) (trustStore, error) {
 	if err != nil {
 		return trustStore{}, err
 	}
-	if dir != "" || cmd != "" {
-		if dir == "" || cmd == "" {
-			return trustStore{}, fmt.Errorf("set both host variables ca_trust_dir and ca_update_command, or neither")
+	if dir != "" {
+		if cmd == "" {
+			return trustStore{}, fmt.Errorf("host variable ca_trust_dir=%q needs ca_update_command too, the command that rebuilds the trust store from that folder", dir)
 		}
 		if err := validateRemoteDir("ca_trust_dir", dir); err != nil {
 			return trustStore{}, err
@@ -80,25 +83,41 @@ func detectTrustStore(t *Target) (trustStore, error) {
 	candidates := append([]string{rel["ID"]}, strings.Fields(rel["ID_LIKE"])...)
 	for _, id := range candidates {
 		for _, ts := range trustStores {
-			for _, known := range ts.ids {
-				if id == known {
-					return ts.store, nil
+			if slices.Contains(ts.ids, id) {
+				store := ts.store
+				if cmd != "" {
+					store.update = cmd
 				}
+				return store, nil
 			}
 		}
 	}
 	return trustStore{}, fmt.Errorf("unsupported OS family: %s has ID=%q ID_LIKE=%q; set the host variables ca_trust_dir and ca_update_command", osReleasePath, rel["ID"], rel["ID_LIKE"])
 }
 
-// trustStoreProbes gathers what detectTrustStore and the trust store tasks
-// read: os-release and, per family, the anchor file named base.
-func trustStoreProbes(t *Target, base string) []Probe {
-	probes := []Probe{{Path: osReleasePath, Content: true}}
+// anchorDirs returns every anchor folder the host may use: the one in
+// ca_trust_dir, when set and valid, and each family's.
+func anchorDirs(t *Target) []string {
+	var dirs []string
 	if dir, _ := t.Var("ca_trust_dir", ""); dir != "" && validateRemoteDir("ca_trust_dir", dir) == nil {
-		probes = append(probes, Probe{Path: dir + "/" + base, Content: true})
+		dirs = append(dirs, dir)
 	}
 	for _, ts := range trustStores {
-		probes = append(probes, Probe{Path: ts.store.anchors + "/" + base, Content: true})
+		if !slices.Contains(dirs, ts.store.anchors) {
+			dirs = append(dirs, ts.store.anchors)
+		}
+	}
+	return dirs
+}
+
+// trustStoreProbes gathers what detectTrustStore and the trust store tasks
+// read: os-release and, in every anchor folder, the files named bases.
+func trustStoreProbes(t *Target, bases ...string) []Probe {
+	probes := []Probe{{Path: osReleasePath, Content: true}}
+	for _, dir := range anchorDirs(t) {
+		for _, base := range bases {
+			probes = append(probes, Probe{Path: path.Join(dir, base), Content: true})
+		}
 	}
 	return probes
 }

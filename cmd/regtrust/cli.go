@@ -11,6 +11,7 @@ import (
 
 	"github.com/regtrust/regtrust/inventory"
 	"github.com/regtrust/regtrust/playbook"
+	"github.com/regtrust/regtrust/tasks"
 )
 
 // Exit statuses. With --detailed-exitcode the statuses for changes and
@@ -26,9 +27,10 @@ const usage = `regtrust makes Docker hosts trust private container registries.
 
 Usage:
   regtrust run PLAYBOOK -i INVENTORY [options]
+  regtrust fetch-ca ADDRESS [--via HOST -i INVENTORY] [options]
   regtrust version
 
-Run "regtrust run -h" for the options of run.
+Run "regtrust run -h" or "regtrust fetch-ca -h" for the options.
 `
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -44,6 +46,8 @@ func run(ctx context.Context, drain <-chan struct{}, args []string, stdout, stde
 	switch args[0] {
 	case "run":
 		return runPlaybook(ctx, drain, args[1:], stdout, stderr)
+	case "fetch-ca":
+		return fetchCA(ctx, args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "regtrust", version)
 		return exitOK
@@ -77,10 +81,11 @@ type runFlags struct {
 	detailedExitCode  bool
 	connectTimeout    time.Duration
 	hostTimeout       time.Duration
+	expiry            expiryFlag
 }
 
 func runPlaybook(ctx context.Context, drain <-chan struct{}, args []string, stdout, stderr io.Writer) int {
-	var f runFlags
+	f := runFlags{expiry: expiryFlag{window: tasks.DefaultExpiryWindow}}
 	fs := flag.NewFlagSet("regtrust run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Var(&f.inventories, "i", "inventory `FILE` or folder in Ansible YAML or INI format; repeat to merge several")
@@ -96,6 +101,7 @@ func runPlaybook(ctx context.Context, drain <-chan struct{}, args []string, stdo
 	fs.BoolVar(&f.detailedExitCode, "detailed-exitcode", false, "exit 0 with no changes, 2 with changes, 4 with failures, 6 with both")
 	fs.DurationVar(&f.connectTimeout, "connect-timeout", 15*time.Second, "time allowed for each host's TCP connection and SSH handshake")
 	fs.DurationVar(&f.hostTimeout, "host-timeout", 15*time.Minute, "time allowed for all work on one host, after which that host fails and the others go on; 0 means no limit")
+	fs.Var(&f.expiry, "expiry-warning", "warn about CA and registry certificates that expire within this `WINDOW`, in days (30d) or as a duration (720h); 0 turns it off")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: regtrust run PLAYBOOK -i INVENTORY [options]\n\nOptions:")
 		fs.PrintDefaults()
@@ -146,6 +152,7 @@ func runPlaybook(ctx context.Context, drain <-chan struct{}, args []string, stdo
 		ConnectTimeout:    f.connectTimeout,
 		HostTimeout:       f.hostTimeout,
 		Drain:             drain,
+		ExpiryWindow:      f.expiry.runWindow(),
 		Out:               stdout,
 	})
 	if err != nil {

@@ -26,6 +26,8 @@ type Chain struct {
 	Certs []*x509.Certificate
 	// CA is the certificate to trust so that the leaf verifies.
 	CA CA
+	// Reason says why CA was picked from Certs.
+	Reason string
 	// Warnings are problems that do not stop trusting the CA but that the
 	// user should fix, such as a missing root.
 	Warnings []string
@@ -57,8 +59,9 @@ func Fetch(ctx context.Context, address string, dial func(ctx context.Context, n
 	if warning != "" {
 		chain.Warnings = append(chain.Warnings, warning)
 	}
-	ca, warning := pickCA(certs)
+	ca, reason, warning := pickCA(certs)
 	chain.CA = newCA(ca)
+	chain.Reason = reason
 	if warning != "" {
 		chain.Warnings = append(chain.Warnings, warning)
 	}
@@ -178,24 +181,28 @@ func verifyName(host string) string {
 	return host
 }
 
-// pickCA chooses the certificate to trust from the chain as sent, with a
-// warning when that choice breaks once the registry renews a certificate.
-func pickCA(certs []*x509.Certificate) (*x509.Certificate, string) {
+// pickCA chooses the certificate to trust from the chain as sent. It
+// returns why, and a warning when that choice breaks once the registry
+// renews a certificate.
+func pickCA(certs []*x509.Certificate) (ca *x509.Certificate, reason, warning string) {
 	top := certs[len(certs)-1]
 	selfSigned := isSelfSigned(top)
 	switch {
 	case selfSigned && len(certs) == 1:
-		return top, fmt.Sprintf("the registry's certificate %q is a self-signed leaf and serves as its own CA; renewing it replaces it, so every host must be updated again; a private CA that issues the registry's certificate avoids this", top.Subject.String())
+		return top, "the registry sent one self-signed certificate, which is its own CA",
+			fmt.Sprintf("the registry's certificate %q is a self-signed leaf and serves as its own CA; renewing it replaces it, so every host must be updated again; a private CA that issues the registry's certificate avoids this", top.Subject.String())
 	case selfSigned:
-		return top, ""
+		return top, "it is the self-signed root at the end of the chain the registry sent", ""
 	case len(certs) == 1:
-		return top, fmt.Sprintf("the registry sent only its own certificate %q, not the CA %q that issued it; trusting the leaf breaks when it is renewed, so supply the issuing root CA instead", top.Subject.String(), top.Issuer.String())
+		return top, "the registry sent only its leaf certificate, and no CA",
+			fmt.Sprintf("the registry sent only its own certificate %q, not the CA %q that issued it; trusting the leaf breaks when it is renewed, so supply the issuing root CA instead", top.Subject.String(), top.Issuer.String())
 	}
 	kind := "certificate"
 	if top.IsCA {
 		kind = "intermediate CA"
 	}
-	return top, fmt.Sprintf("the registry did not send its root CA %q; trusting the topmost %s it sent, %q, breaks when that %s is renewed, so supply the real root CA instead", top.Issuer.String(), kind, top.Subject.String(), kind)
+	return top, fmt.Sprintf("it is the topmost certificate sent; the root %q that issued it was not sent", top.Issuer.String()),
+		fmt.Sprintf("the registry did not send its root CA %q; trusting the topmost %s it sent, %q, breaks when that %s is renewed, so supply the real root CA instead", top.Issuer.String(), kind, top.Subject.String(), kind)
 }
 
 // isSelfSigned reports whether c is signed by its own key, checked by the

@@ -30,35 +30,41 @@ func TestFetchPicksCA(t *testing.T) {
 		name         string
 		chain        []*testCert
 		wantCA       *testCert
+		wantReason   string
 		wantWarnings []string
 	}{
 		{
-			name:   "full-chain-picks-root",
-			chain:  []*testCert{p.leaf, p.intermediate, p.root},
-			wantCA: p.root,
+			name:       "full-chain-picks-root",
+			chain:      []*testCert{p.leaf, p.intermediate, p.root},
+			wantCA:     p.root,
+			wantReason: "it is the self-signed root at the end of the chain the registry sent",
 		},
 		{
 			name:         "no-root-picks-intermediate",
 			chain:        []*testCert{p.leaf, p.intermediate},
 			wantCA:       p.intermediate,
+			wantReason:   `it is the topmost certificate sent; the root "CN=Test Root CA" that issued it was not sent`,
 			wantWarnings: []string{`the registry did not send its root CA "CN=Test Root CA"; trusting the topmost intermediate CA it sent, "CN=Test Intermediate CA", breaks when that intermediate CA is renewed, so supply the real root CA instead`},
 		},
 		{
 			name:         "leaf-only-picks-leaf",
 			chain:        []*testCert{p.leaf},
 			wantCA:       p.leaf,
+			wantReason:   "the registry sent only its leaf certificate, and no CA",
 			wantWarnings: []string{`the registry sent only its own certificate "CN=registry.test", not the CA "CN=Test Intermediate CA" that issued it; trusting the leaf breaks when it is renewed, so supply the issuing root CA instead`},
 		},
 		{
 			name:         "self-signed-leaf",
 			chain:        []*testCert{selfSigned},
 			wantCA:       selfSigned,
+			wantReason:   "the registry sent one self-signed certificate, which is its own CA",
 			wantWarnings: []string{`the registry's certificate "CN=registry.test" is a self-signed leaf and serves as its own CA; renewing it replaces it, so every host must be updated again; a private CA that issues the registry's certificate avoids this`},
 		},
 		{
 			name:         "self-signed-with-ca-flag",
 			chain:        []*testCert{selfSignedCA},
 			wantCA:       selfSignedCA,
+			wantReason:   "the registry sent one self-signed certificate, which is its own CA",
 			wantWarnings: []string{`the registry's certificate "CN=registry.test" is a self-signed leaf and serves as its own CA; renewing it replaces it, so every host must be updated again; a private CA that issues the registry's certificate avoids this`},
 		},
 	}
@@ -72,6 +78,9 @@ func TestFetchPicksCA(t *testing.T) {
 			}
 			if got, want := chain.CA.SHA256, Fingerprint(tt.wantCA.cert); got != want {
 				t.Errorf("CA fingerprint: got %s; want %s (%s)", got, want, tt.wantCA.cert.Subject)
+			}
+			if chain.Reason != tt.wantReason {
+				t.Errorf("reason: got %q; want %q", chain.Reason, tt.wantReason)
 			}
 			if !slices.Equal(chain.Warnings, tt.wantWarnings) {
 				t.Errorf("warnings: got %q; want %q", chain.Warnings, tt.wantWarnings)

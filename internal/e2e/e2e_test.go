@@ -67,9 +67,10 @@ const playbookTemplate = `- name: Trust the lab registry through Docker's certs.
 
 // report is the JSON that --report writes.
 type report struct {
-	Check  bool         `json:"check"`
-	Hosts  []hostReport `json:"hosts"`
-	Totals struct {
+	Check    bool         `json:"check"`
+	Warnings []string     `json:"warnings"`
+	Hosts    []hostReport `json:"hosts"`
+	Totals   struct {
 		Hosts       int `json:"hosts"`
 		OK          int `json:"ok"`
 		Changed     int `json:"changed"`
@@ -192,7 +193,8 @@ func buildCLI(t *testing.T) string {
 func snapshot(t *testing.T, l *lab.Lab) map[string]string {
 	t.Helper()
 	snap := map[string]string{}
-	watched := []string{"/etc/docker", "/usr/local/share/ca-certificates", "/etc/ssl/certs", "/var/lib/regtrust"}
+	watched := []string{"/etc/docker", "/usr/local/share/ca-certificates", "/etc/ssl/certs", "/var/lib/regtrust",
+		"/etc/pki", "/etc/ca-certificates/trust-source", "/etc/containerd", "/etc/containers", "/root"}
 	for _, h := range l.Hosts {
 		for _, target := range watched {
 			root := h.Mounts[target]

@@ -79,6 +79,17 @@ var hostMounts = []hostMount{
 	// A copy, so tests can fake other OS families. /etc/os-release is
 	// usually a symlink; mount follows it and covers its target.
 	{target: "/etc/os-release", source: "os-release", seed: "/etc/os-release", file: true},
+	// A copy, so a test can give one host a name that only it resolves,
+	// as a host's private DNS would. sshd resolves the targets of
+	// forwarded connections, and dockerd registry names, through it.
+	{target: "/etc/hosts", source: "hosts", seed: "/etc/hosts", file: true},
+	// Anchor folders of the RHEL and SUSE families (/etc/pki) and of
+	// Arch, for hosts that fake those families.
+	{target: "/etc/pki", source: "etc-pki"},
+	{target: "/etc/ca-certificates/trust-source", source: "trust-source"},
+	// certs.d folders of containerd, and of podman and CRI-O.
+	{target: "/etc/containerd", source: "etc-containerd", seed: "/etc/containerd"},
+	{target: "/etc/containers", source: "etc-containers"},
 }
 
 // mountScript runs as process 1 of a new PID namespace, in a new mount
@@ -98,8 +109,9 @@ exec /usr/sbin/sshd -D -e -f "$config"
 `
 
 // sshdConfig keeps sshd to what the product needs: root login with a
-// key, exec and scp, no PAM (there is no session stack to set up here),
-// and no DNS look-ups.
+// key, exec and scp, connections forwarded to the registry for fetch_ca
+// with via, no PAM (there is no session stack to set up here), and no DNS
+// look-ups of clients.
 const sshdConfig = `Port %d
 ListenAddress 127.0.0.1
 HostKey %s
@@ -115,7 +127,7 @@ PrintMotd no
 PrintLastLog no
 UseDNS no
 X11Forwarding no
-AllowTcpForwarding no
+AllowTcpForwarding local
 MaxSessions 50
 MaxStartups 100:30:200
 Subsystem sftp /usr/lib/openssh/sftp-server

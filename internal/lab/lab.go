@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -32,6 +33,11 @@ type Options struct {
 	Subnet string
 	// Chain selects the registry's certificate chain.
 	Chain Chain
+	// RegistryNameHosts lists the hosts whose /etc/hosts maps
+	// RegistryDNSName to the registry's address before they start, so
+	// their sshd and dockerd resolve it. Other hosts and the machine do
+	// not.
+	RegistryNameHosts []string
 	// Groups adds inventory groups: group name to host names. Nil
 	// means certsd for the odd-numbered hosts and systrust for the
 	// even-numbered ones.
@@ -125,6 +131,11 @@ func validate(opts *Options) error {
 	}
 	if opts.Groups == nil {
 		opts.Groups = defaultGroups(opts.Hosts)
+	}
+	for _, name := range opts.RegistryNameHosts {
+		if hostIndex(name, opts.Hosts) < 0 {
+			return fmt.Errorf("invalid RegistryNameHosts entry %q: hosts are node1 to node%d", name, opts.Hosts)
+		}
 	}
 	for group, names := range opts.Groups {
 		for _, name := range names {
@@ -270,6 +281,12 @@ func (l *Lab) prepareAndStartSSHD(ctx context.Context, h *Host, clientKey *sshKe
 	}
 	if err := prepareHostDir(h, clientKey); err != nil {
 		return fmt.Errorf("prepare %s: %w", h.Name, err)
+	}
+	if slices.Contains(l.opts.RegistryNameHosts, h.Name) {
+		line := l.network.registryIP.String() + " " + RegistryDNSName + "\n"
+		if err := appendFile(h.Mounts["/etc/hosts"], line); err != nil {
+			return fmt.Errorf("prepare %s: %w", h.Name, err)
+		}
 	}
 	if h.Dockerd {
 		daemonJSON := filepath.Join(h.Mounts["/etc/docker"], "daemon.json")
@@ -450,4 +467,17 @@ func (l *Lab) closeHost(h *Host) error {
 		return fmt.Errorf("close %s: %w", h.Name, err)
 	}
 	return nil
+}
+
+// appendFile appends text to the file name.
+func appendFile(name, text string) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return fmt.Errorf("append to %s: %w", name, err)
+	}
+	if _, err := f.WriteString(text); err != nil {
+		f.Close()
+		return fmt.Errorf("append to %s: %w", name, err)
+	}
+	return f.Close()
 }

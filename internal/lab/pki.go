@@ -32,13 +32,14 @@ const (
 	// the certificate to trust.
 	ChainSelfSigned
 	// ChainNoIPSAN is a root CA and a leaf that names only the DNS name
-	// registryDNSName. A host that trusts the root still rejects the
+	// RegistryDNSName. A host that trusts the root still rejects the
 	// registry by IP address.
 	ChainNoIPSAN
 )
 
-// registryDNSName is the only SAN of a ChainNoIPSAN leaf.
-const registryDNSName = "registry.lab"
+// RegistryDNSName is the only SAN of a ChainNoIPSAN leaf. No host
+// resolves it unless a test adds it to that host's /etc/hosts.
+const RegistryDNSName = "registry.lab"
 
 func (c Chain) String() string {
 	switch c {
@@ -77,7 +78,7 @@ func newPKI(kind Chain, ip netip.Addr, now time.Time) (*pki, error) {
 		}
 		p := &pki{ca: root}
 		if kind == ChainNoIPSAN {
-			p.serverName = registryDNSName
+			p.serverName = RegistryDNSName
 		}
 		leaf, keyPEM, err := newLeaf(ip, kind == ChainNoIPSAN, root, rootKey, now)
 		if err != nil {
@@ -159,7 +160,7 @@ func newLeaf(ip netip.Addr, dnsOnly bool, parent *x509.Certificate, parentKey *e
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
 	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	if dnsOnly {
-		tmpl.DNSNames = []string{registryDNSName}
+		tmpl.DNSNames = []string{RegistryDNSName}
 	} else {
 		tmpl.IPAddresses = []net.IP{ip.AsSlice()}
 	}

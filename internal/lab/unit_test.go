@@ -29,7 +29,7 @@ func TestNewPKI(t *testing.T) {
 		{chain: ChainRootLeaf, wantChain: 2, wantCAIsCA: true},
 		{chain: ChainIntermediate, wantChain: 2, wantCAIsCA: true},
 		{chain: ChainSelfSigned, wantChain: 1, wantCAIsCA: false},
-		{chain: ChainNoIPSAN, wantChain: 2, wantCAIsCA: true, verifyName: registryDNSName, rejectIP: true},
+		{chain: ChainNoIPSAN, wantChain: 2, wantCAIsCA: true, verifyName: RegistryDNSName, rejectIP: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.chain.String(), func(t *testing.T) {

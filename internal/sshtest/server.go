@@ -61,6 +61,7 @@ type Server struct {
 
 	connCount    atomic.Int64
 	sessionCount atomic.Int64
+	forwardCount atomic.Int64
 }
 
 // Option changes how NewServer sets up a Server.
@@ -79,6 +80,7 @@ type options struct {
 	authorizedKeys []ssh.PublicKey
 	changedHostKey bool
 	hang           hangStage
+	forwardHosts   map[string]string
 }
 
 // WithHostKeys makes the server present these host keys instead of one
@@ -112,6 +114,14 @@ func HangBeforeHandshake() Option {
 // ends.
 func HangAfterHandshake() Option {
 	return func(o *options) { o.hang = hangAfterHandshake }
+}
+
+// WithForwardHosts makes names resolvable for direct-tcpip channels
+// only: each name maps to a loopback IP address, as a host's private
+// /etc/hosts would. The test process itself cannot resolve these names,
+// so a connection that reaches them must have gone through the server.
+func WithForwardHosts(hosts map[string]string) Option {
+	return func(o *options) { o.forwardHosts = hosts }
 }
 
 // NewServer starts a server on 127.0.0.1 with a free port and stops it
@@ -193,6 +203,10 @@ func newServerConfig(user string, authorized []ssh.PublicKey, hostKeys []ssh.Sig
 // failed logins included. A client that completed a login is always
 // counted, because the server counts before it sends its SSH version.
 func (s *Server) Conns() int { return int(s.connCount.Load()) }
+
+// Forwards returns how many direct-tcpip channels the server accepted,
+// that is, TCP connections it opened on a client's behalf.
+func (s *Server) Forwards() int { return int(s.forwardCount.Load()) }
 
 // Sessions returns how many session channels clients have opened so far.
 func (s *Server) Sessions() int { return int(s.sessionCount.Load()) }
@@ -288,8 +302,16 @@ func (s *Server) serveConn(conn net.Conn) {
 		ssh.DiscardRequests(requests) // replies false, which keepalives accept
 	}()
 	for newChannel := range channels {
+		if newChannel.ChannelType() == "direct-tcpip" {
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.serveForward(newChannel)
+			}()
+			continue
+		}
 		if newChannel.ChannelType() != "session" {
-			newChannel.Reject(ssh.UnknownChannelType, "only session channels are served")
+			newChannel.Reject(ssh.UnknownChannelType, "only session and direct-tcpip channels are served")
 			continue
 		}
 		channel, requests, err := newChannel.Accept()

@@ -18,6 +18,14 @@ import (
 // ago for a day, and its PEM encoding.
 func NewCA(t testing.TB, cn string) (*x509.Certificate, []byte) {
 	t.Helper()
+	cert, _ := newCA(t, cn)
+	return cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
+}
+
+// newCA returns a self-signed CA certificate named cn, valid from an hour
+// ago for a day, and its key.
+func newCA(t testing.TB, cn string) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -43,5 +51,5 @@ func NewCA(t testing.TB, cn string) (*x509.Certificate, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	return cert, key
 }
