@@ -13,6 +13,7 @@ require (
 )
 
 require (
+	github.com/kevinburke/ssh_config v1.6.0 // indirect
 	github.com/kr/text v0.2.0 // indirect
 	go.uber.org/atomic v1.7.0 // indirect
 	go.uber.org/multierr v1.9.0 // indirect
