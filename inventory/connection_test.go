@@ -83,7 +83,12 @@ func TestConnection(t *testing.T) {
 		{"password-number", map[string]any{"ansible_become_password": 1234},
 			with(func(c *Connection) { c.BecomePassword = secret.New("1234") })},
 		{"become-user", map[string]any{"ansible_become": 1, "ansible_become_user": "docker"},
-			with(func(c *Connection) { c.Become = true; c.BecomeUser = "docker"; c.Set.Become = true; c.Set.BecomeUser = true })},
+			with(func(c *Connection) {
+				c.Become = true
+				c.BecomeUser = "docker"
+				c.Set.Become = true
+				c.Set.BecomeUser = true
+			})},
 		{"become-method-sudo", map[string]any{"ansible_become_method": "sudo"},
 			defaults},
 		{"connection-ssh", map[string]any{"ansible_connection": "ssh"},
