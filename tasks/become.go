@@ -57,7 +57,7 @@ func (t *Target) UseBecome(b Become) error {
 // script to read. So an outer sh reads the password line and then the
 // script, pipes only the password to sudo, and passes the script as an
 // argument. printf is a shell builtin, so the password never appears in
-// a process list, and -p ” keeps sudo from printing a prompt.
+// a process list, and an empty -p prompt keeps sudo from printing one.
 func (t *Target) becomeCommand(script string) (cmd, stdin string, err error) {
 	user := t.become.User
 	if !t.become.Password.IsSet() {
