@@ -380,5 +380,3 @@ func TestSSHConfigErrorsStopTheRun(t *testing.T) {
 		t.Errorf("%d connections opened; want none", n)
 	}
 }
-
-
