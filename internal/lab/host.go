@@ -46,10 +46,10 @@ type Host struct {
 	netns      string // network namespace to start in; "" for the machine's
 	forwarding bool   // sshd allows TCP forwarding, as a bastion does
 	hostKey    *sshKey
-	unshare *exec.Cmd     // parent of sshd, outside the PID namespace
-	exited  chan struct{} // closed when unshare has been waited for
-	sshdPID int           // as the machine numbers it
-	ns      *mountNamespace
+	unshare    *exec.Cmd     // parent of sshd, outside the PID namespace
+	exited     chan struct{} // closed when unshare has been waited for
+	sshdPID    int           // as the machine numbers it
+	ns         *mountNamespace
 }
 
 // PID returns the machine's process id of the host's sshd, which is
