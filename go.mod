@@ -6,10 +6,12 @@ require (
 	github.com/aymanbagabas/go-udiff v0.4.2
 	github.com/bramvdbogaerde/go-scp v1.6.1
 	github.com/pelletier/go-toml/v2 v2.2.4
+	github.com/kevinburke/ssh_config v1.6.0
 	github.com/sourcegraph/conc v0.3.0
 	go.uber.org/goleak v1.3.0
 	golang.org/x/crypto v0.59.0
 	golang.org/x/sys v0.50.0
+	golang.org/x/term v0.48.0
 	gopkg.in/yaml.v3 v3.0.1
 )
 

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/regtrust/regtrust/internal/secret"
 )
 
 // Connection contains the SSH settings of a host.
@@ -18,6 +20,23 @@ type Connection struct {
 	Become       bool   // ansible_become; default false
 	BecomeUser   string // ansible_become_user; default root
 	BecomeMethod string // ansible_become_method; sudo, the default, is the only one supported
+
+	// Password is ansible_password (or ansible_ssh_pass), the SSH login
+	// password; unset when empty.
+	Password secret.Value
+	// BecomePassword is ansible_become_password (or ansible_become_pass),
+	// the sudo password; unset when empty.
+	BecomePassword secret.Value
+
+	// Set records which settings the inventory gives, so that an ssh
+	// config or a play keyword may supply the others.
+	Set ConnectionSet
+}
+
+// ConnectionSet marks the Connection settings that come from inventory
+// variables rather than from defaults.
+type ConnectionSet struct {
+	Port, User, Become, BecomeUser bool
 }
 
 // Connection reads the host's SSH settings from its variables.
@@ -70,6 +89,7 @@ func (h *Host) Connection() (Connection, error) {
 			return Connection{}, err
 		}
 		c.Port = port
+		c.Set.Port = true
 	}
 
 	if name, v, ok := h.lastSet("ansible_user", "ansible_ssh_user"); ok {
@@ -78,6 +98,7 @@ func (h *Host) Connection() (Connection, error) {
 			return Connection{}, err
 		}
 		c.User = u
+		c.Set.User = u != ""
 	}
 	if c.User == "" {
 		current, err := user.Current()
@@ -100,7 +121,37 @@ func (h *Host) Connection() (Connection, error) {
 	if err := h.become(&c); err != nil {
 		return Connection{}, err
 	}
+	var err error
+	// The variable lists and their order are those of Ansible's ssh
+	// connection plugin and sudo become plugin: the later name wins.
+	if c.Password, err = h.secretSetting("ansible_password", "ansible_ssh_pass", "ansible_ssh_password"); err != nil {
+		return Connection{}, err
+	}
+	if c.BecomePassword, err = h.secretSetting("ansible_become_password", "ansible_become_pass", "ansible_sudo_pass"); err != nil {
+		return Connection{}, err
+	}
 	return c, nil
+}
+
+// secretSetting reads a password variable. Its errors never contain the
+// value.
+func (h *Host) secretSetting(names ...string) (secret.Value, error) {
+	name, v, ok := h.lastSet(names...)
+	if !ok {
+		return secret.Value{}, nil
+	}
+	s, isScalar := scalarString(v)
+	switch {
+	case !isScalar:
+		return secret.Value{}, fmt.Errorf("host %s: invalid %s: got %s, want a string", h.Name, name, typeName(v))
+	case strings.HasPrefix(s, "$ANSIBLE_VAULT;"):
+		return secret.Value{}, fmt.Errorf("host %s: invalid %s: it is encrypted with Ansible Vault, which regtrust cannot decrypt; pass the password with a --*-password-file or --*-password-env option instead",
+			h.Name, name)
+	case strings.Contains(s, "{{") || strings.Contains(s, "{%"):
+		return secret.Value{}, fmt.Errorf("host %s: invalid %s: it is a Jinja2 template, which regtrust does not evaluate; pass the password with a --*-password-file or --*-password-env option instead",
+			h.Name, name)
+	}
+	return secret.New(s), nil
 }
 
 func (h *Host) become(c *Connection) error {
@@ -110,6 +161,7 @@ func (h *Host) become(c *Connection) error {
 			return fmt.Errorf("host %s: invalid %s: %w", h.Name, name, err)
 		}
 		c.Become = b
+		c.Set.Become = true
 	}
 	if name, v, ok := h.lastSet("ansible_become_user"); ok {
 		u, err := h.settingString(name, v)
@@ -118,6 +170,7 @@ func (h *Host) become(c *Connection) error {
 		}
 		if u != "" {
 			c.BecomeUser = u
+			c.Set.BecomeUser = true
 		}
 	}
 	if name, v, ok := h.lastSet("ansible_become_method"); ok {

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/regtrust/regtrust/internal/secret"
 )
 
 func TestConnection(t *testing.T) {
@@ -39,19 +41,19 @@ func TestConnection(t *testing.T) {
 		{"empty-host-is-unset", map[string]any{"ansible_host": ""},
 			defaults},
 		{"port-int", map[string]any{"ansible_port": 2222},
-			with(func(c *Connection) { c.Port = 2222 })},
+			with(func(c *Connection) { c.Port = 2222; c.Set.Port = true })},
 		{"port-string", map[string]any{"ansible_port": " 2222 "},
-			with(func(c *Connection) { c.Port = 2222 })},
+			with(func(c *Connection) { c.Port = 2222; c.Set.Port = true })},
 		{"port-float", map[string]any{"ansible_port": 2222.0},
-			with(func(c *Connection) { c.Port = 2222 })},
+			with(func(c *Connection) { c.Port = 2222; c.Set.Port = true })},
 		{"ssh-port-wins", map[string]any{"ansible_port": 2222, "ansible_ssh_port": 2200},
-			with(func(c *Connection) { c.Port = 2200 })},
+			with(func(c *Connection) { c.Port = 2200; c.Set.Port = true })},
 		{"ssh-port-alone", map[string]any{"ansible_ssh_port": "2201"},
-			with(func(c *Connection) { c.Port = 2201 })},
+			with(func(c *Connection) { c.Port = 2201; c.Set.Port = true })},
 		{"user", map[string]any{"ansible_user": "deploy"},
-			with(func(c *Connection) { c.User = "deploy" })},
+			with(func(c *Connection) { c.User = "deploy"; c.Set.User = true })},
 		{"ssh-user-wins", map[string]any{"ansible_user": "deploy", "ansible_ssh_user": "ops"},
-			with(func(c *Connection) { c.User = "ops" })},
+			with(func(c *Connection) { c.User = "ops"; c.Set.User = true })},
 		{"key-file-tilde", map[string]any{"ansible_ssh_private_key_file": "~/.ssh/id_ed25519"},
 			with(func(c *Connection) { c.IdentityFile = filepath.Join(home, ".ssh/id_ed25519") })},
 		{"key-file-bare-tilde", map[string]any{"ansible_ssh_private_key_file": "~"},
@@ -65,13 +67,28 @@ func TestConnection(t *testing.T) {
 		{"key-file-ssh-name-wins", map[string]any{"ansible_private_key_file": "/a", "ansible_ssh_private_key_file": "/b"},
 			with(func(c *Connection) { c.IdentityFile = "/b" })},
 		{"become-bool", map[string]any{"ansible_become": true},
-			with(func(c *Connection) { c.Become = true })},
+			with(func(c *Connection) { c.Become = true; c.Set.Become = true })},
 		{"become-yes-string", map[string]any{"ansible_become": "Yes"},
-			with(func(c *Connection) { c.Become = true })},
+			with(func(c *Connection) { c.Become = true; c.Set.Become = true })},
 		{"become-false-string", map[string]any{"ansible_become": "false"},
-			defaults},
+			with(func(c *Connection) { c.Set.Become = true })},
+		{"password", map[string]any{"ansible_password": "pw1"},
+			with(func(c *Connection) { c.Password = secret.New("pw1") })},
+		{"ssh-password-wins", map[string]any{"ansible_password": "pw1", "ansible_ssh_pass": "pw2"},
+			with(func(c *Connection) { c.Password = secret.New("pw2") })},
+		{"become-password", map[string]any{"ansible_become_password": "sudo1"},
+			with(func(c *Connection) { c.BecomePassword = secret.New("sudo1") })},
+		{"become-pass-wins", map[string]any{"ansible_become_password": "sudo1", "ansible_become_pass": "sudo2"},
+			with(func(c *Connection) { c.BecomePassword = secret.New("sudo2") })},
+		{"password-number", map[string]any{"ansible_become_password": 1234},
+			with(func(c *Connection) { c.BecomePassword = secret.New("1234") })},
 		{"become-user", map[string]any{"ansible_become": 1, "ansible_become_user": "docker"},
-			with(func(c *Connection) { c.Become = true; c.BecomeUser = "docker" })},
+			with(func(c *Connection) {
+				c.Become = true
+				c.BecomeUser = "docker"
+				c.Set.Become = true
+				c.Set.BecomeUser = true
+			})},
 		{"become-method-sudo", map[string]any{"ansible_become_method": "sudo"},
 			defaults},
 		{"connection-ssh", map[string]any{"ansible_connection": "ssh"},
@@ -149,6 +166,34 @@ func TestConnectionErrors(t *testing.T) {
 			}
 			if err.Error() != tt.want {
 				t.Errorf("Connection() error =\n  %s\nwant\n  %s", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestConnectionPasswordErrors(t *testing.T) {
+	const password = "{{ lookup('env', 'PW') }}-x9"
+	tests := []struct {
+		name string
+		vars map[string]any
+		want string
+	}{
+		{"template", map[string]any{"ansible_password": password},
+			"host web-1: invalid ansible_password: it is a Jinja2 template"},
+		{"vault", map[string]any{"ansible_become_password": "$ANSIBLE_VAULT;1.1;AES256\n6162\n"},
+			"host web-1: invalid ansible_become_password: it is encrypted with Ansible Vault"},
+		{"list", map[string]any{"ansible_ssh_pass": []any{password}},
+			"host web-1: invalid ansible_ssh_pass: got a list, want a string"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := &Host{Name: "web-1", Vars: tt.vars}
+			_, err := h.Connection()
+			if err == nil || !strings.HasPrefix(err.Error(), tt.want) {
+				t.Fatalf("Connection() error = %v; want one starting with %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "x9") || strings.Contains(err.Error(), "6162") {
+				t.Errorf("error %q contains the password; want it left out", err)
 			}
 		})
 	}

@@ -61,9 +61,9 @@ func TestLoadDockerHostsExample(t *testing.T) {
 
 	want := map[string]Connection{
 		"node1": {Address: "10.0.0.11", Port: 22, User: "root", IdentityFile: filepath.Join(home, ".ssh/id_ed25519"),
-			BecomeUser: "root", BecomeMethod: "sudo"},
+			BecomeUser: "root", BecomeMethod: "sudo", Set: ConnectionSet{User: true}},
 		"node2": {Address: "10.0.0.12", Port: 2222, User: "root", IdentityFile: filepath.Join(home, ".ssh/id_ed25519"),
-			BecomeUser: "root", BecomeMethod: "sudo"},
+			BecomeUser: "root", BecomeMethod: "sudo", Set: ConnectionSet{Port: true, User: true}},
 	}
 	if got := names(inv.Hosts()); !slices.Equal(got, []string{"node1", "node2"}) {
 		t.Errorf("Hosts() = %q; want [node1 node2]", got)

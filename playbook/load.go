@@ -112,7 +112,7 @@ func (l *loader) parse(data []byte) (*Playbook, error) {
 	return pb, nil
 }
 
-var playKeys = []string{"name", "hosts", "vars", "registries", "tasks", "handlers"}
+var playKeys = []string{"name", "hosts", "vars", "become", "become_user", "registries", "tasks", "handlers"}
 
 func (l *loader) play(n *yaml.Node) (*Play, error) {
 	if n.Kind != yaml.MappingNode {
@@ -143,6 +143,16 @@ func (l *loader) play(n *yaml.Node) (*Play, error) {
 	}
 	if v := fields["vars"]; v != nil {
 		if p.Vars, err = l.playVars(v); err != nil {
+			return nil, err
+		}
+	}
+	if v := fields["become"]; v != nil {
+		if err := v.Decode(&p.Become); err != nil || v.Kind != yaml.ScalarNode {
+			return nil, l.errorAt(v, "become must be true or false, not %s", describeValue(v))
+		}
+	}
+	if v := fields["become_user"]; v != nil {
+		if p.BecomeUser, err = l.scalar(v, "become_user"); err != nil {
 			return nil, err
 		}
 	}
@@ -194,6 +204,15 @@ func (l *loader) fields(n *yaml.Node, allowed []string, what string) (map[string
 		out[k.Value] = v
 	}
 	return out, nil
+}
+
+// describeValue shows a node for an error message: a scalar quoted, any
+// other node by its kind.
+func describeValue(n *yaml.Node) string {
+	if n.Kind == yaml.ScalarNode {
+		return fmt.Sprintf("%q", n.Value)
+	}
+	return kindName(n)
 }
 
 func (l *loader) scalar(n *yaml.Node, what string) (string, error) {

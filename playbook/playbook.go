@@ -22,7 +22,14 @@ type Playbook struct {
 type Play struct {
 	Name string
 	// Hosts is a host pattern: a host, a group, "all" or a combination.
-	Hosts      string
+	Hosts string
+	// Become runs the play's remote commands through sudo, unless a
+	// host's ansible_become says otherwise.
+	Become bool
+	// BecomeUser is the user sudo runs commands as; empty means root,
+	// and a host's ansible_become_user wins.
+	BecomeUser string
+
 	Registries map[string]*tasks.Registry
 	// RegistryOrder lists the registry names in the order they are written.
 	RegistryOrder []string

@@ -15,6 +15,8 @@ import (
 
 	"github.com/sourcegraph/conc/pool"
 
+	"github.com/regtrust/regtrust/internal/secret"
+	"github.com/regtrust/regtrust/internal/sshconfig"
 	"github.com/regtrust/regtrust/internal/sshx"
 	"github.com/regtrust/regtrust/inventory"
 	"github.com/regtrust/regtrust/tasks"
@@ -50,8 +52,25 @@ type Options struct {
 	KnownHostsFiles   []string
 	AcceptNewHostKeys bool
 	// PrivateKey is used for hosts whose inventory names no key file.
-	PrivateKey     string
+	PrivateKey string
+	// ConnectTimeout bounds each hop's connect and handshake; 0 means
+	// the ssh config's ConnectTimeout, else sshx.DefaultConnectTimeout.
 	ConnectTimeout time.Duration
+	// SSHConfig supplies settings that the inventory leaves unset; nil
+	// means none. See sshConfig for the precedence.
+	SSHConfig *sshconfig.File
+	// Keys reads and decrypts identity files for every host of the run;
+	// nil means encrypted keys work only through the agent.
+	Keys *sshx.Keys
+	// Password is the SSH password for hosts whose inventory sets no
+	// ansible_password.
+	Password secret.Value
+	// BecomePassword is the sudo password for hosts whose inventory
+	// sets no ansible_become_password.
+	BecomePassword secret.Value
+	// ConnectRetries is how many more times an unreachable host is
+	// dialed; see sshx.Config.ConnectRetries.
+	ConnectRetries int
 	// HostTimeout bounds all the work on one host, from connecting to
 	// the last handler, so a host that hangs cannot hold up the run;
 	// 0 means no bound.
@@ -111,9 +130,10 @@ func (o *Options) dialer() DialFunc {
 // hostPlan is the work for one host: the plays that select it and how to
 // reach it.
 type hostPlan struct {
-	host  *inventory.Host
-	plays []*Play
-	ssh   sshx.Config
+	host   *inventory.Host
+	plays  []*Play
+	ssh    sshx.Config
+	become tasks.Become
 }
 
 // Run runs pb against the hosts its plays select. An error means the run
@@ -229,11 +249,16 @@ func planHosts(pb *Playbook, opts *Options, out io.Writer) ([]*hostPlan, error) 
 		return nil, err
 	}
 	for _, plan := range plans {
-		cfg, err := sshConfig(plan.host, opts, known)
+		conn, err := plan.host.Connection()
 		if err != nil {
 			return nil, err
 		}
-		plan.ssh = cfg
+		if plan.ssh, err = sshConfig(plan.host.Name, conn, opts, known); err != nil {
+			return nil, err
+		}
+		if plan.become, err = becomeFor(plan.host.Name, conn, plan.plays, opts); err != nil {
+			return nil, err
+		}
 	}
 	return plans, nil
 }
@@ -249,53 +274,6 @@ func knownHostsFiles(opts *Options) ([]string, error) {
 		return nil, fmt.Errorf("find known_hosts: %w; give --known-hosts", err)
 	}
 	return []string{filepath.Join(home, ".ssh", "known_hosts")}, nil
-}
-
-// sshConfig builds the SSH settings of h. The inventory's key file wins
-// over --private-key; with neither, ssh-agent and the usual default keys
-// are tried.
-func sshConfig(h *inventory.Host, opts *Options, known []string) (sshx.Config, error) {
-	conn, err := h.Connection()
-	if err != nil {
-		return sshx.Config{}, err
-	}
-	cfg := sshx.Config{
-		Host:              conn.Address,
-		Port:              conn.Port,
-		User:              conn.User,
-		KnownHostsFiles:   known,
-		AcceptNewHostKeys: opts.AcceptNewHostKeys,
-		ConnectTimeout:    opts.ConnectTimeout,
-		UseAgent:          true,
-	}
-	key := conn.IdentityFile
-	if key == "" {
-		key = opts.PrivateKey
-	}
-	if key != "" {
-		if err := checkReadable(key); err != nil {
-			return sshx.Config{}, fmt.Errorf("host %s: private key: %w; fix ansible_ssh_private_key_file or --private-key", h.Name, err)
-		}
-		cfg.IdentityFiles = []string{key}
-		return cfg, nil
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		for _, name := range []string{"id_ed25519", "id_ecdsa", "id_rsa"} {
-			p := filepath.Join(home, ".ssh", name)
-			if checkReadable(p) == nil {
-				cfg.IdentityFiles = append(cfg.IdentityFiles, p)
-			}
-		}
-	}
-	return cfg, nil
-}
-
-func checkReadable(p string) error {
-	f, err := os.Open(p)
-	if err != nil {
-		return err
-	}
-	return f.Close()
 }
 
 // resolveRegistries fetches or loads the CA of every registry that a play
@@ -370,7 +348,11 @@ func viaDialer(ctx context.Context, name string, opts *Options, conns *connPool)
 	if err != nil {
 		return nil, err
 	}
-	cfg, err := sshConfig(h, opts, known)
+	hostConn, err := h.Connection()
+	if err != nil {
+		return nil, fmt.Errorf("fetch the CA via host %s: %w", name, err)
+	}
+	cfg, err := sshConfig(name, hostConn, opts, known)
 	if err != nil {
 		return nil, fmt.Errorf("fetch the CA via host %s: %w", name, err)
 	}
@@ -435,6 +417,10 @@ func runHost(ctx context.Context, plan *hostPlan, conns *connPool, apply bool, t
 	defer conn.Close()
 
 	t := tasks.NewTarget(plan.host.Name, plan.host, conn, apply)
+	if err := t.UseBecome(plan.become); err != nil {
+		hr.fail(err)
+		return hr
+	}
 	var probes []tasks.Probe
 	for _, p := range plan.plays {
 		t.Vars = p.varsFor(plan.host)

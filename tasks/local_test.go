@@ -17,9 +17,10 @@ import (
 // directly, so task scripts can be tested against folders of the test.
 // The SSH transport has tests of its own.
 type localConn struct {
-	mu      sync.Mutex
-	scripts []string
-	uploads []string
+	mu       sync.Mutex
+	commands []string
+	scripts  []string
+	uploads  []string
 	// failUpload makes every upload fail, as a full disk would.
 	failUpload bool
 }
@@ -30,6 +31,7 @@ func (c *localConn) Run(ctx context.Context, cmd string, stdin io.Reader) (sshx.
 		script, _ = io.ReadAll(stdin)
 	}
 	c.mu.Lock()
+	c.commands = append(c.commands, cmd)
 	c.scripts = append(c.scripts, string(script))
 	c.mu.Unlock()
 	var stdout, stderr bytes.Buffer

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/regtrust/regtrust/internal/secret"
 	"io/fs"
 	"os"
 	"path"
@@ -26,17 +27,6 @@ const defaultDockerConfig = "/root/.docker/config.json"
 // redacted stands for a secret in every output.
 const redacted = "<redacted>"
 
-// secret is a password. It keeps the value in a closure, so fmt's verbs,
-// which print unexported fields through reflection, show a function
-// address instead.
-type secret struct {
-	reveal func() string
-}
-
-func newSecret(value string) secret {
-	return secret{reveal: func() string { return value }}
-}
-
 // registryLogin writes {"auths": {ADDRESS: {"auth": base64(user:password)}}}
 // into a Docker client config, the entry "docker login" writes when no
 // credential helper is set. Every other key of the file is kept. The
@@ -45,7 +35,7 @@ func newSecret(value string) secret {
 type registryLogin struct {
 	address  string
 	username string
-	password secret
+	password secret.Value
 	config   string
 	// source names where the password came from, for messages.
 	source string
@@ -103,16 +93,16 @@ func newRegistryLogin(args *yaml.Node, env *Env) (Task, error) {
 // readPassword reads the password from the environment variable or the
 // file the arguments name. Errors name the variable or file, never the
 // value.
-func readPassword(a registryLoginArgs, env *Env) (secret, string, error) {
+func readPassword(a registryLoginArgs, env *Env) (secret.Value, string, error) {
 	switch {
 	case a.PasswordEnv != "" && a.PasswordFile != "":
-		return secret{}, "", errors.New("give either password_env or password_file, not both")
+		return secret.Value{}, "", errors.New("give either password_env or password_file, not both")
 	case a.PasswordEnv != "":
 		v, ok := os.LookupEnv(a.PasswordEnv)
 		if !ok || v == "" {
-			return secret{}, "", fmt.Errorf("password_env: the environment variable %s is not set or empty; export it before running regtrust", a.PasswordEnv)
+			return secret.Value{}, "", fmt.Errorf("password_env: the environment variable %s is not set or empty; export it before running regtrust", a.PasswordEnv)
 		}
-		return newSecret(v), "environment variable " + a.PasswordEnv, nil
+		return secret.New(v), "environment variable " + a.PasswordEnv, nil
 	case a.PasswordFile != "":
 		file := ResolvePath(env.BaseDir, a.PasswordFile)
 		data, err := os.ReadFile(file)
@@ -121,15 +111,15 @@ func readPassword(a registryLoginArgs, env *Env) (secret, string, error) {
 			if errors.As(err, &pathErr) {
 				err = pathErr.Err
 			}
-			return secret{}, "", fmt.Errorf("password_file: read %s: %w", file, err)
+			return secret.Value{}, "", fmt.Errorf("password_file: read %s: %w", file, err)
 		}
 		v := strings.TrimSuffix(strings.TrimSuffix(string(data), "\n"), "\r")
 		if v == "" {
-			return secret{}, "", fmt.Errorf("password_file: %s is empty; write the password into it", file)
+			return secret.Value{}, "", fmt.Errorf("password_file: %s is empty; write the password into it", file)
 		}
-		return newSecret(v), "file " + file, nil
+		return secret.New(v), "file " + file, nil
 	}
-	return secret{}, "", errors.New("missing argument password_env or password_file: the password is read from the controller's environment or a file, never from the playbook")
+	return secret.Value{}, "", errors.New("missing argument password_env or password_file: the password is read from the controller's environment or a file, never from the playbook")
 }
 
 func (l *registryLogin) configPath(t *Target) (string, error) {
@@ -171,7 +161,7 @@ func (l *registryLogin) CheckApply(ctx context.Context, t *Target, apply bool) (
 	if st.Exists && !st.ContentRead {
 		return Result{}, fmt.Errorf("%s is larger than %d bytes; regtrust does not edit it", p, maxContent)
 	}
-	auth := base64.StdEncoding.EncodeToString([]byte(l.username + ":" + l.password.reveal()))
+	auth := base64.StdEncoding.EncodeToString([]byte(l.username + ":" + l.password.Reveal()))
 	out, changed, err := setAuth(st.Content, l.address, auth)
 	if err != nil {
 		return Result{}, fmt.Errorf("%s: %w; regtrust left it unchanged", p, err)

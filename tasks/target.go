@@ -42,8 +42,9 @@ type Target struct {
 	Name string
 	Vars Vars
 
-	conn  Conn
-	apply bool
+	conn   Conn
+	apply  bool
+	become Become
 
 	files   map[string]*FileState
 	facts   map[string]string
@@ -190,10 +191,21 @@ func (t *Target) Exec(ctx context.Context, script string) (sshx.Result, error) {
 // may not be a POSIX shell, only has to start sh. The script is one brace
 // group, so sh reads all of it before running any of it, and its commands
 // read /dev/null: a command that reads standard input cannot swallow the
-// rest of the script.
+// rest of the script. With UseBecome the script runs through sudo.
 func (t *Target) runScript(ctx context.Context, script string) (sshx.Result, error) {
 	wrapped := "{\n" + script + "\n} </dev/null\n"
-	return t.conn.Run(ctx, "/bin/sh -s", strings.NewReader(wrapped))
+	if t.become.User == "" {
+		return t.conn.Run(ctx, "/bin/sh -s", strings.NewReader(wrapped))
+	}
+	cmd, stdin, err := t.becomeCommand(wrapped)
+	if err != nil {
+		return sshx.Result{}, err
+	}
+	res, err := t.conn.Run(ctx, cmd, strings.NewReader(stdin))
+	if err != nil {
+		return res, err
+	}
+	return res, t.checkBecome(res)
 }
 
 // Flush makes the queued writes: it creates missing folders and removes
@@ -233,11 +245,14 @@ func (t *Target) Flush(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if t.become.User != "" {
+		return t.flushStaged(ctx, writes, suffix)
+	}
 	var commit strings.Builder
 	commit.WriteString("set -e\n")
 	temps := make([]string, 0, len(writes))
 	for _, w := range writes {
-		tmp := path.Join(path.Dir(w.path), "."+path.Base(w.path)+tempMarker+suffix)
+		tmp := tempPath(w.path, suffix)
 		if err := t.conn.Upload(ctx, tmp, w.mode, w.data); err != nil {
 			t.removeTemps(ctx, temps, tmp)
 			return fmt.Errorf("upload %s: %w", w.path, err)
@@ -256,13 +271,59 @@ func (t *Target) Flush(ctx context.Context) error {
 	return nil
 }
 
+// tempPath returns the temporary name beside p that a write of p uses.
+func tempPath(p, suffix string) string {
+	return path.Join(path.Dir(p), "."+path.Base(p)+tempMarker+suffix)
+}
+
+// flushStaged makes the queued writes for a Target with UseBecome. The
+// remote scp runs as the SSH user, who cannot write to /etc, so each file
+// is uploaded with mode 0600 into a staging folder of mode 0700 that only
+// that user can enter. The commit script then runs through sudo: it
+// copies each file beside its target under umask 077, sets the final
+// mode and renames it into place. The SSH user removes the staging folder
+// at the end, also after a failure. Each file is so owned by the become user, never readable by others before its mode
+// is set, and either old or new at any moment.
+// NOTE: a become user other than root needs read access to the SSH
+// user's staging folder, which mode 0700 denies.
+func (t *Target) flushStaged(ctx context.Context, writes []pendingWrite, suffix string) error {
+	dir, err := t.makeStagingDir(ctx)
+	if err != nil {
+		return err
+	}
+	defer t.removeStagingDir(ctx, dir)
+	var commit strings.Builder
+	commit.WriteString("set -e\numask 077\n")
+	var temps []string
+	for i, w := range writes {
+		staged := fmt.Sprintf("%s/%d", dir, i)
+		if err := t.conn.Upload(ctx, staged, 0o600, w.data); err != nil {
+			t.removeTemps(ctx, temps)
+			return fmt.Errorf("upload %s: %w", w.path, err)
+		}
+		tmp := tempPath(w.path, suffix)
+		temps = append(temps, tmp)
+		fmt.Fprintf(&commit, "cp %s %s\nchmod %04o %s\nmv -f %s %s\n",
+			shellQuote(staged), shellQuote(tmp), w.mode.Perm(), shellQuote(tmp), shellQuote(tmp), shellQuote(w.path))
+	}
+	res, err := t.runScript(ctx, commit.String())
+	if err == nil {
+		err = res.Err()
+	}
+	if err != nil {
+		t.removeTemps(ctx, temps)
+		return fmt.Errorf("copy into place as %s: %w", t.become.User, err)
+	}
+	return nil
+}
+
 // removeTemps removes temporary files after a failed write, as far as the
 // connection still allows; a later run removes what remains.
 func (t *Target) removeTemps(ctx context.Context, temps []string, more ...string) {
 	temps = append(temps, more...)
 	var b strings.Builder
 	for _, tmp := range temps {
-		fmt.Fprintf(&b, "rm -f %s\n", shellQuote(tmp))
+		fmt.Fprintf(&b, "rm -rf %s\n", shellQuote(tmp))
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 	defer cancel()

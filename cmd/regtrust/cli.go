@@ -6,9 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"time"
 
+	"github.com/regtrust/regtrust/internal/sshconfig"
+	"github.com/regtrust/regtrust/internal/sshx"
 	"github.com/regtrust/regtrust/inventory"
 	"github.com/regtrust/regtrust/playbook"
 	"github.com/regtrust/regtrust/tasks"
@@ -80,8 +83,14 @@ type runFlags struct {
 	report            string
 	detailedExitCode  bool
 	connectTimeout    time.Duration
+	connectRetries    int
 	hostTimeout       time.Duration
 	expiry            expiryFlag
+	sshConfig         string
+	passwordEnv       string
+	passwordFile      string
+	becomePassEnv     string
+	becomePassFile    string
 }
 
 func runPlaybook(ctx context.Context, drain <-chan struct{}, args []string, stdout, stderr io.Writer) int {
@@ -99,9 +108,15 @@ func runPlaybook(ctx context.Context, drain <-chan struct{}, args []string, stdo
 	fs.BoolVar(&f.acceptNewHostKeys, "accept-new-host-keys", false, "trust the key of a host not yet in known_hosts and add it to the first known_hosts file (a changed key is still rejected)")
 	fs.StringVar(&f.report, "report", "", "write the run's report as JSON to `FILE`")
 	fs.BoolVar(&f.detailedExitCode, "detailed-exitcode", false, "exit 0 with no changes, 2 with changes, 4 with failures, 6 with both")
-	fs.DurationVar(&f.connectTimeout, "connect-timeout", 15*time.Second, "time allowed for each host's TCP connection and SSH handshake")
+	fs.DurationVar(&f.connectTimeout, "connect-timeout", sshx.DefaultConnectTimeout, "time allowed for each host's TCP connection and SSH handshake, per jump host too; when not given, an ssh config ConnectTimeout applies")
+	fs.IntVar(&f.connectRetries, "connect-retries", 2, "how many more times to connect to a host that refused the connection or timed out; authentication and host key failures are never retried")
 	fs.DurationVar(&f.hostTimeout, "host-timeout", 15*time.Minute, "time allowed for all work on one host, after which that host fails and the others go on; 0 means no limit")
 	fs.Var(&f.expiry, "expiry-warning", "warn about CA and registry certificates that expire within this `WINDOW`, in days (30d) or as a duration (720h); 0 turns it off")
+	fs.StringVar(&f.sshConfig, "ssh-config", "", "OpenSSH client config `FILE` for HostName, Port, User, IdentityFile, ProxyJump and ConnectTimeout (default ~/.ssh/config when it exists; none reads no file)")
+	fs.StringVar(&f.passwordEnv, "password-env", "", "environment `VARIABLE` holding the SSH password for hosts whose inventory sets no ansible_password")
+	fs.StringVar(&f.passwordFile, "password-file", "", "`FILE` whose first line is the SSH password for hosts whose inventory sets no ansible_password")
+	fs.StringVar(&f.becomePassEnv, "become-password-env", "", "environment `VARIABLE` holding the sudo password for become, for hosts whose inventory sets no ansible_become_password")
+	fs.StringVar(&f.becomePassFile, "become-password-file", "", "`FILE` whose first line is the sudo password for become, for hosts whose inventory sets no ansible_become_password")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: regtrust run PLAYBOOK -i INVENTORY [options]\n\nOptions:")
 		fs.PrintDefaults()
@@ -124,6 +139,16 @@ func runPlaybook(ctx context.Context, drain <-chan struct{}, args []string, stdo
 	}
 	if f.forks < 1 {
 		fmt.Fprintf(stderr, "regtrust run: --forks %d must be at least 1\n", f.forks)
+		return exitError
+	}
+	if f.connectRetries < 0 || f.connectTimeout <= 0 || f.hostTimeout < 0 {
+		fmt.Fprintf(stderr, "regtrust run: invalid --connect-retries %d, --connect-timeout %v or --host-timeout %v: want retries of 0 or more, a positive connect timeout and a host timeout of 0 or more\n",
+			f.connectRetries, f.connectTimeout, f.hostTimeout)
+		return exitError
+	}
+	access, err := accessOptions(fs, &f, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "regtrust: %v\n", err)
 		return exitError
 	}
 
@@ -149,7 +174,12 @@ func runPlaybook(ctx context.Context, drain <-chan struct{}, args []string, stdo
 		KnownHostsFiles:   f.knownHosts,
 		AcceptNewHostKeys: f.acceptNewHostKeys,
 		PrivateKey:        f.privateKey,
-		ConnectTimeout:    f.connectTimeout,
+		ConnectTimeout:    access.ConnectTimeout,
+		SSHConfig:         access.SSHConfig,
+		Keys:              access.Keys,
+		Password:          access.Password,
+		BecomePassword:    access.BecomePassword,
+		ConnectRetries:    f.connectRetries,
 		HostTimeout:       f.hostTimeout,
 		Drain:             drain,
 		ExpiryWindow:      f.expiry.runWindow(),
@@ -167,6 +197,37 @@ func runPlaybook(ctx context.Context, drain <-chan struct{}, args []string, stdo
 		}
 	}
 	return exitStatus(rep, f.detailedExitCode)
+}
+
+// accessOptions reads the ssh config and the secrets that the flags
+// name, and sets the connect timeout only when the flag was given, so
+// that an ssh config ConnectTimeout can apply otherwise.
+func accessOptions(fs *flag.FlagSet, f *runFlags, stderr io.Writer) (playbook.Options, error) {
+	var opts playbook.Options
+	var err error
+	fs.Visit(func(fl *flag.Flag) {
+		if fl.Name == "connect-timeout" {
+			opts.ConnectTimeout = f.connectTimeout
+		}
+	})
+	switch f.sshConfig {
+	case sshconfig.None:
+	case "":
+		opts.SSHConfig, err = sshconfig.LoadDefault()
+	default:
+		opts.SSHConfig, err = sshconfig.Load(f.sshConfig)
+	}
+	if err != nil {
+		return opts, fmt.Errorf("--ssh-config: %w", err)
+	}
+	if opts.Password, err = readSecret("--password", f.passwordEnv, f.passwordFile, stderr); err != nil {
+		return opts, err
+	}
+	if opts.BecomePassword, err = readSecret("--become-password", f.becomePassEnv, f.becomePassFile, stderr); err != nil {
+		return opts, err
+	}
+	opts.Keys = sshx.NewKeys(passphraseSource(os.Getenv, terminalPrompt(stderr)))
+	return opts, nil
 }
 
 // parseInterspersed parses flags that may come before, between or after

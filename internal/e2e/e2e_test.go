@@ -82,6 +82,7 @@ type report struct {
 type hostReport struct {
 	Host     string       `json:"host"`
 	Status   string       `json:"status"`
+	Error    string       `json:"error"`
 	Tasks    []taskReport `json:"tasks"`
 	Handlers []string     `json:"handlers"`
 }
@@ -121,6 +122,8 @@ type cli struct {
 	bin string
 	lab *lab.Lab
 	dir string
+	// knownHosts replaces the lab's known_hosts file when set.
+	knownHosts string
 }
 
 type result struct {
@@ -135,10 +138,14 @@ type result struct {
 func (c *cli) run(t *testing.T, playbook string, flags ...string) result {
 	t.Helper()
 	reportPath := filepath.Join(c.dir, fmt.Sprintf("report-%d.json", time.Now().UnixNano()))
+	known := c.lab.KnownHosts
+	if c.knownHosts != "" {
+		known = c.knownHosts
+	}
 	args := append([]string{
 		"run", playbook,
 		"-i", c.lab.Inventory,
-		"--known-hosts", c.lab.KnownHosts,
+		"--known-hosts", known,
 		"--report", reportPath,
 	}, flags...)
 

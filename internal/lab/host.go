@@ -35,12 +35,21 @@ type Host struct {
 	Mounts map[string]string
 	// RestartCommand is the host's docker_restart_command.
 	RestartCommand string
+	// Address is the address sshd listens on: 127.0.0.1, or the
+	// registry network's address for the bastion.
+	Address string
+	// Hidden is true for a host whose sshd listens on 127.0.0.1 inside
+	// the registry's network namespace, so that only the bastion, which
+	// runs in that namespace too, can reach it.
+	Hidden bool
 
-	hostKey *sshKey
-	unshare *exec.Cmd     // parent of sshd, outside the PID namespace
-	exited  chan struct{} // closed when unshare has been waited for
-	sshdPID int           // as the machine numbers it
-	ns      *mountNamespace
+	netns      string // network namespace to start in; "" for the machine's
+	forwarding bool   // sshd allows TCP forwarding, as a bastion does
+	hostKey    *sshKey
+	unshare    *exec.Cmd     // parent of sshd, outside the PID namespace
+	exited     chan struct{} // closed when unshare has been waited for
+	sshdPID    int           // as the machine numbers it
+	ns         *mountNamespace
 }
 
 // PID returns the machine's process id of the host's sshd, which is
@@ -90,6 +99,13 @@ var hostMounts = []hostMount{
 	// certs.d folders of containerd, and of podman and CRI-O.
 	{target: "/etc/containerd", source: "etc-containerd", seed: "/etc/containerd"},
 	{target: "/etc/containers", source: "etc-containers"},
+	// Copies, so Options.SudoUser adds its user and sudo rule to one
+	// host only, with a home folder of its own.
+	{target: "/etc/passwd", source: "passwd", seed: "/etc/passwd", file: true},
+	{target: "/etc/group", source: "group", seed: "/etc/group", file: true},
+	{target: "/etc/shadow", source: "shadow", seed: "/etc/shadow", file: true},
+	{target: "/etc/sudoers.d", source: "sudoers.d", seed: "/etc/sudoers.d"},
+	{target: "/home", source: "home-users"},
 }
 
 // mountScript runs as process 1 of a new PID namespace, in a new mount
@@ -113,7 +129,7 @@ exec /usr/sbin/sshd -D -e -f "$config"
 // with via, no PAM (there is no session stack to set up here), and no DNS
 // look-ups of clients.
 const sshdConfig = `Port %d
-ListenAddress 127.0.0.1
+ListenAddress %s
 HostKey %s
 PidFile none
 UsePAM no
@@ -127,7 +143,7 @@ PrintMotd no
 PrintLastLog no
 UseDNS no
 X11Forwarding no
-AllowTcpForwarding local
+AllowTcpForwarding %s
 MaxSessions 50
 MaxStartups 100:30:200
 Subsystem sftp /usr/lib/openssh/sftp-server
@@ -189,8 +205,9 @@ func prepareHostDir(h *Host, clientKey *sshKey) error {
 
 // startSSHD starts the host's sshd on a free port, retrying with a new
 // port when another process took the chosen one first, and waits until
-// it completes an SSH handshake with the lab's keys.
-func startSSHD(ctx context.Context, h *Host, clientKey *sshKey) error {
+// it completes an SSH handshake with the lab's keys, through via when
+// that is not nil.
+func startSSHD(ctx context.Context, h *Host, clientKey *sshKey, via *ssh.Client) error {
 	const attempts = 5
 	var err error
 	for range attempts {
@@ -204,7 +221,7 @@ func startSSHD(ctx context.Context, h *Host, clientKey *sshKey) error {
 		if err != nil {
 			return err
 		}
-		err = h.waitSSH(ctx, clientKey)
+		err = h.waitSSH(ctx, clientKey, via)
 		if err == nil {
 			return nil
 		}
@@ -222,7 +239,13 @@ func (h *Host) logPath() string { return filepath.Join(h.Dir, "sshd.log") }
 // new mount namespace with the host's private mounts.
 func (h *Host) launch() error {
 	configPath := filepath.Join(h.Dir, "sshd_config")
-	config := fmt.Sprintf(sshdConfig, h.Port, filepath.Join(h.Dir, "ssh_host_ed25519_key"))
+	// Every host allows local forwarding, which fetch_ca's via uses; a
+	// bastion allows all of it.
+	forwarding := "local"
+	if h.forwarding {
+		forwarding = "yes"
+	}
+	config := fmt.Sprintf(sshdConfig, h.Port, h.Address, filepath.Join(h.Dir, "ssh_host_ed25519_key"), forwarding)
 	if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
 		return fmt.Errorf("write sshd config for %s: %w", h.Name, err)
 	}
@@ -243,6 +266,10 @@ func (h *Host) launch() error {
 		args = append(args, h.Mounts[m.target], m.target)
 	}
 	cmd := exec.Command("unshare", args...)
+	if h.netns != "" {
+		// nsenter execs unshare, so cmd still ends up as unshare.
+		cmd = exec.Command("nsenter", append([]string{"--net=/run/netns/" + h.netns, "unshare"}, args...)...)
+	}
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
@@ -290,19 +317,20 @@ func waitChild(parent int, exited <-chan struct{}, timeout time.Duration) (int, 
 	}
 }
 
-// waitSSH dials sshd until a handshake with the pinned host key and the
-// client key succeeds, sshd exits, or ctx ends.
-func (h *Host) waitSSH(ctx context.Context, clientKey *sshKey) error {
+// waitSSH dials sshd, directly or through via, until a handshake with
+// the pinned host key and the client key succeeds, sshd exits, or ctx
+// ends.
+func (h *Host) waitSSH(ctx context.Context, clientKey *sshKey, via *ssh.Client) error {
 	config := &ssh.ClientConfig{
 		User:            "root",
 		Auth:            []ssh.AuthMethod{ssh.PublicKeys(clientKey.signer)},
 		HostKeyCallback: ssh.FixedHostKey(h.hostKey.signer.PublicKey()),
 		Timeout:         5 * time.Second,
 	}
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(h.Port))
+	addr := h.addr()
 	var lastErr error
 	for {
-		client, err := ssh.Dial("tcp", addr, config)
+		client, err := dialSSH(ctx, addr, config, via)
 		if err == nil {
 			client.Close()
 			return nil
@@ -316,6 +344,29 @@ func (h *Host) waitSSH(ctx context.Context, clientKey *sshKey) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// addr returns sshd's HOST:PORT.
+func (h *Host) addr() string {
+	return net.JoinHostPort(h.Address, strconv.Itoa(h.Port))
+}
+
+// dialSSH opens an SSH connection to addr over TCP, or through a
+// direct-tcpip channel of via when that is not nil.
+func dialSSH(ctx context.Context, addr string, config *ssh.ClientConfig, via *ssh.Client) (*ssh.Client, error) {
+	if via == nil {
+		return ssh.Dial("tcp", addr, config)
+	}
+	conn, err := via.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	c, chans, reqs, err := ssh.NewClientConn(conn, addr, config)
+	if err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return ssh.NewClient(c, chans, reqs), nil
 }
 
 // stopSSHD kills unshare and waits for it. The kernel then kills sshd

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -51,9 +52,10 @@ func hostIndex(name string, hosts int) int {
 // hostVars are a host's connection variables, named as Ansible names
 // them, plus docker_restart_command.
 type hostVars struct {
-	AnsibleHost           string `yaml:"ansible_host"`
-	AnsiblePort           int    `yaml:"ansible_port"`
+	AnsibleHost           string `yaml:"ansible_host,omitempty"`
+	AnsiblePort           int    `yaml:"ansible_port,omitempty"`
 	AnsibleUser           string `yaml:"ansible_user"`
+	AnsibleBecome         bool   `yaml:"ansible_become,omitempty"`
 	AnsiblePrivateKeyFile string `yaml:"ansible_ssh_private_key_file"`
 	DockerRestartCommand  string `yaml:"docker_restart_command"`
 }
@@ -70,8 +72,10 @@ type inventoryFile struct {
 
 // renderInventory returns the Ansible-style YAML inventory. Every host
 // and its variables sit under GroupAll; the other groups list names
-// only, each mapped to an empty mapping.
-func renderInventory(hosts []*Host, privateKey string, groups map[string][]string) ([]byte, error) {
+// only, each mapped to an empty mapping. Hidden hosts get no address or
+// port, which the ssh config supplies. With sudoUser the hosts log in as
+// that user and become root.
+func renderInventory(hosts []*Host, privateKey string, groups map[string][]string, sudoUser string) ([]byte, error) {
 	var inv inventoryFile
 	inv.All.Children = map[string]inventoryGroup{}
 	add := func(group, name string, vars any) {
@@ -83,13 +87,20 @@ func renderInventory(hosts []*Host, privateKey string, groups map[string][]strin
 		g.Hosts[name] = vars
 	}
 	for _, h := range hosts {
-		add(GroupAll, h.Name, hostVars{
+		vars := hostVars{
 			AnsibleHost:           "127.0.0.1",
 			AnsiblePort:           h.Port,
 			AnsibleUser:           "root",
 			AnsiblePrivateKeyFile: privateKey,
 			DockerRestartCommand:  h.RestartCommand,
-		})
+		}
+		if h.Hidden {
+			vars.AnsibleHost, vars.AnsiblePort = "", 0
+		}
+		if sudoUser != "" {
+			vars.AnsibleUser, vars.AnsibleBecome = sudoUser, true
+		}
+		add(GroupAll, h.Name, vars)
 		if h.Dockerd {
 			add(GroupDockerd, h.Name, map[string]any{})
 		} else {
@@ -112,11 +123,11 @@ func renderInventory(hosts []*Host, privateKey string, groups map[string][]strin
 }
 
 // renderKnownHosts returns one known_hosts line per host, in the form
-// OpenSSH uses for a non-default port: "[127.0.0.1]:PORT KEY".
+// OpenSSH uses for a non-default port: "[ADDRESS]:PORT KEY".
 func renderKnownHosts(hosts []*Host) []byte {
 	lines := make([]string, 0, len(hosts))
 	for _, h := range hosts {
-		addr := "[127.0.0.1]:" + strconv.Itoa(h.Port)
+		addr := "[" + h.Address + "]:" + strconv.Itoa(h.Port)
 		key := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(h.hostKey.signer.PublicKey())))
 		lines = append(lines, addr+" "+key)
 	}
@@ -127,11 +138,19 @@ func renderKnownHosts(hosts []*Host) []byte {
 // writeClientFiles writes the known_hosts file and the inventory into
 // the lab folder.
 func (l *Lab) writeClientFiles() error {
+	known := l.Hosts
+	if l.Bastion != nil {
+		known = append(slices.Clone(known), l.Bastion)
+		l.SSHConfig = filepath.Join(l.Dir, "ssh_config")
+		if err := os.WriteFile(l.SSHConfig, renderSSHConfig(l.Bastion, l.Hosts, l.PrivateKey), 0o644); err != nil {
+			return fmt.Errorf("write ssh config: %w", err)
+		}
+	}
 	l.KnownHosts = filepath.Join(l.Dir, "known_hosts")
-	if err := os.WriteFile(l.KnownHosts, renderKnownHosts(l.Hosts), 0o644); err != nil {
+	if err := os.WriteFile(l.KnownHosts, renderKnownHosts(known), 0o644); err != nil {
 		return fmt.Errorf("write known_hosts: %w", err)
 	}
-	inv, err := renderInventory(l.Hosts, l.PrivateKey, l.opts.Groups)
+	inv, err := renderInventory(l.Hosts, l.PrivateKey, l.opts.Groups, l.opts.SudoUser)
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // labDirPrefix starts the name of every lab folder.
@@ -48,6 +50,20 @@ type Options struct {
 	Dir string
 	// Keep leaves the lab folder in place after Close, for debugging.
 	Keep bool
+	// SudoUser, when set, adds this user to every host with the lab's
+	// client key in its authorized_keys and a sudo rule for all
+	// commands, and the inventory logs in as this user with
+	// ansible_become. Root logins with the key still work.
+	SudoUser string
+	// SudoPassword is SudoUser's password, which sudo then asks for;
+	// empty means a NOPASSWD rule.
+	SudoPassword string
+	// HiddenHosts names hosts that only a bastion can reach: their sshd
+	// listens on 127.0.0.1 inside the registry's network namespace, and
+	// Lab.Bastion, an sshd on the registry network's address in that
+	// namespace, forwards to them. The inventory gives them no address,
+	// and Lab.SSHConfig routes them through the bastion with ProxyJump.
+	HiddenHosts []string
 	// Logger receives progress messages; nil discards them.
 	Logger *slog.Logger
 }
@@ -73,6 +89,13 @@ type Lab struct {
 	RestartScript string
 	// StorageDriver is the storage driver of the lab's dockerds.
 	StorageDriver string
+	// Bastion is the jump host in front of Options.HiddenHosts; nil
+	// without hidden hosts. It is not in the inventory.
+	Bastion *Host
+	// SSHConfig is the path of an OpenSSH client config with a Host
+	// block for the bastion and for each hidden host; empty without
+	// hidden hosts.
+	SSHConfig string
 
 	opts      Options
 	log       *slog.Logger
@@ -143,6 +166,18 @@ func validate(opts *Options) error {
 				return fmt.Errorf("invalid lab group %q: no host %q; hosts are node1 to node%d", group, name, opts.Hosts)
 			}
 		}
+	}
+	for _, name := range opts.HiddenHosts {
+		i := hostIndex(name, opts.Hosts)
+		if i < 0 {
+			return fmt.Errorf("invalid lab hidden host %q: hosts are node1 to node%d", name, opts.Hosts)
+		}
+		if i < opts.DockerHosts {
+			return fmt.Errorf("invalid lab hidden host %q: it runs dockerd, which hidden hosts do not support", name)
+		}
+	}
+	if opts.SudoUser != "" && !sudoUserPattern.MatchString(opts.SudoUser) {
+		return fmt.Errorf("invalid lab sudo user %q: want lowercase letters and digits", opts.SudoUser)
 	}
 	return nil
 }
@@ -227,13 +262,26 @@ func (l *Lab) startHosts(ctx context.Context) error {
 			Name:    name,
 			Dockerd: i < l.opts.DockerHosts,
 			Dir:     filepath.Join(l.Dir, "hosts", name),
+			Address: "127.0.0.1",
+			Hidden:  slices.Contains(l.opts.HiddenHosts, name),
 			hostKey: hostKey,
+		}
+		if h.Hidden {
+			h.netns = l.network.netns
 		}
 		h.RestartCommand = l.RestartScript
 		if !h.Dockerd {
 			h.RestartCommand += " log-only"
 		}
 		l.Hosts = append(l.Hosts, h)
+	}
+
+	via, err := l.startBastion(ctx, clientKey)
+	if err != nil {
+		return err
+	}
+	if via != nil {
+		defer via.Close()
 	}
 
 	var wg sync.WaitGroup
@@ -244,7 +292,11 @@ func (l *Lab) startHosts(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = l.startHost(ctx, h, clientKey, hostSem, dockerdSem)
+			hostVia := via
+			if !h.Hidden {
+				hostVia = nil
+			}
+			errs[i] = l.startHost(ctx, h, clientKey, hostSem, dockerdSem, hostVia)
 		}()
 	}
 	wg.Wait()
@@ -254,10 +306,10 @@ func (l *Lab) startHosts(ctx context.Context) error {
 // startHost prepares the host's folders, then starts its sshd and, if
 // the host has one, its dockerd, each while holding a slot of its
 // semaphore.
-func (l *Lab) startHost(ctx context.Context, h *Host, clientKey *sshKey, hostSem, dockerdSem chan struct{}) error {
+func (l *Lab) startHost(ctx context.Context, h *Host, clientKey *sshKey, hostSem, dockerdSem chan struct{}, via *ssh.Client) error {
 	began := time.Now()
 	hostSem <- struct{}{}
-	err := l.prepareAndStartSSHD(ctx, h, clientKey)
+	err := l.prepareAndStartSSHD(ctx, h, clientKey, via)
 	<-hostSem
 	if err != nil {
 		return err
@@ -275,7 +327,7 @@ func (l *Lab) startHost(ctx context.Context, h *Host, clientKey *sshKey, hostSem
 	return nil
 }
 
-func (l *Lab) prepareAndStartSSHD(ctx context.Context, h *Host, clientKey *sshKey) error {
+func (l *Lab) prepareAndStartSSHD(ctx context.Context, h *Host, clientKey *sshKey, via *ssh.Client) error {
 	if err := os.MkdirAll(h.Dir, 0o700); err != nil {
 		return fmt.Errorf("create host folder: %w", err)
 	}
@@ -288,13 +340,18 @@ func (l *Lab) prepareAndStartSSHD(ctx context.Context, h *Host, clientKey *sshKe
 			return fmt.Errorf("prepare %s: %w", h.Name, err)
 		}
 	}
+	if l.opts.SudoUser != "" && h != l.Bastion {
+		if err := addSudoUser(ctx, h, l.opts.SudoUser, l.opts.SudoPassword, clientKey); err != nil {
+			return fmt.Errorf("prepare %s: %w", h.Name, err)
+		}
+	}
 	if h.Dockerd {
 		daemonJSON := filepath.Join(h.Mounts["/etc/docker"], "daemon.json")
 		if err := writeDaemonJSON(daemonJSON, baseDaemonJSON(l.StorageDriver)); err != nil {
 			return fmt.Errorf("prepare %s: %w", h.Name, err)
 		}
 	}
-	if err := startSSHD(ctx, h, clientKey); err != nil {
+	if err := startSSHD(ctx, h, clientKey, via); err != nil {
 		return err
 	}
 	ns, err := openMountNamespace(h.PID())
@@ -409,7 +466,11 @@ func (l *Lab) close() error {
 		errs = append(errs, err)
 		mu.Unlock()
 	}
-	for _, h := range l.Hosts {
+	hosts := l.Hosts
+	if l.Bastion != nil {
+		hosts = append(slices.Clone(hosts), l.Bastion)
+	}
+	for _, h := range hosts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

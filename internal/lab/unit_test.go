@@ -244,7 +244,7 @@ func TestRenderInventory(t *testing.T) {
 		{Name: "node1", Port: 2201, Dockerd: true, RestartCommand: "/lab/restart-dockerd"},
 		{Name: "node2", Port: 2202, RestartCommand: "/lab/restart-dockerd log-only"},
 	}
-	b, err := renderInventory(hosts, "/lab/id_ed25519", map[string][]string{"certsd": {"node1"}, "systrust": {"node1", "node2"}, "empty": nil})
+	b, err := renderInventory(hosts, "/lab/id_ed25519", map[string][]string{"certsd": {"node1"}, "systrust": {"node1", "node2"}, "empty": nil}, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -294,12 +294,58 @@ func TestRenderInventory(t *testing.T) {
 	}
 }
 
+func TestRenderInventoryAccess(t *testing.T) {
+	hosts := []*Host{
+		{Name: "node1", Address: "127.0.0.1", Port: 2201},
+		{Name: "node2", Address: "127.0.0.1", Port: 2202, Hidden: true},
+	}
+	b, err := renderInventory(hosts, "/lab/id_ed25519", nil, "deploy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var inv struct {
+		All struct {
+			Children map[string]struct {
+				Hosts map[string]map[string]any `yaml:"hosts"`
+			} `yaml:"children"`
+		} `yaml:"all"`
+	}
+	if err := yaml.Unmarshal(b, &inv); err != nil {
+		t.Fatalf("parse inventory: %v\n%s", err, b)
+	}
+	all := inv.All.Children[GroupAll].Hosts
+	for name, vars := range all {
+		if vars["ansible_user"] != "deploy" || vars["ansible_become"] != true {
+			t.Errorf("%s vars = %v; want ansible_user deploy and ansible_become true", name, vars)
+		}
+	}
+	if _, ok := all["node2"]["ansible_host"]; ok {
+		t.Errorf("hidden node2 vars = %v; want no ansible_host", all["node2"])
+	}
+	if _, ok := all["node2"]["ansible_port"]; ok {
+		t.Errorf("hidden node2 vars = %v; want no ansible_port", all["node2"])
+	}
+	if all["node1"]["ansible_host"] != "127.0.0.1" {
+		t.Errorf("node1 vars = %v; want ansible_host 127.0.0.1", all["node1"])
+	}
+
+	config := string(renderSSHConfig(&Host{Address: "10.213.1.2", Port: 2300}, hosts, "/lab/id_ed25519"))
+	for _, want := range []string{"Host lab-bastion\n    HostName 10.213.1.2\n    Port 2300", "Host node2\n    HostName 127.0.0.1\n    Port 2202\n    ProxyJump lab-bastion"} {
+		if !strings.Contains(config, want) {
+			t.Errorf("ssh config lacks %q:\n%s", want, config)
+		}
+	}
+	if strings.Contains(config, "Host node1") {
+		t.Errorf("ssh config routes node1, which is not hidden:\n%s", config)
+	}
+}
+
 func TestRenderKnownHosts(t *testing.T) {
 	key, err := newSSHKey("test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := renderKnownHosts([]*Host{{Name: "node1", Port: 2201, hostKey: key}})
+	b := renderKnownHosts([]*Host{{Name: "node1", Address: "127.0.0.1", Port: 2201, hostKey: key}})
 	_, hosts, pub, _, _, err := ssh.ParseKnownHosts(b)
 	if err != nil {
 		t.Fatalf("parse known_hosts %q: %v", b, err)

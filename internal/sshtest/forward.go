@@ -24,6 +24,10 @@ type directTCPIP struct {
 // addresses are dialled, so a test cannot make the server reach out
 // beyond the machine.
 func (s *Server) serveForward(newChannel ssh.NewChannel) {
+	if !s.opts.forwarding && s.opts.forwardHosts == nil {
+		newChannel.Reject(ssh.Prohibited, "TCP forwarding is disabled")
+		return
+	}
 	var req directTCPIP
 	if err := ssh.Unmarshal(newChannel.ExtraData(), &req); err != nil {
 		newChannel.Reject(ssh.ConnectionFailed, "invalid direct-tcpip payload")
@@ -32,6 +36,8 @@ func (s *Server) serveForward(newChannel ssh.NewChannel) {
 	host := req.Host
 	if mapped, ok := s.opts.forwardHosts[host]; ok {
 		host = mapped
+	} else if host == "localhost" {
+		host = "127.0.0.1"
 	}
 	ip, err := netip.ParseAddr(host)
 	if err != nil || !ip.IsLoopback() {

@@ -81,6 +81,31 @@ type options struct {
 	changedHostKey bool
 	hang           hangStage
 	forwardHosts   map[string]string
+	password       string
+	forwarding     bool
+	dropFirst      int64
+}
+
+// WithPassword makes the server accept password logins for User with
+// this password, through both the "password" and the
+// "keyboard-interactive" method.
+func WithPassword(password string) Option {
+	return func(o *options) { o.password = password }
+}
+
+// WithForwarding makes the server open direct-tcpip channels, as a jump
+// host does. It connects only to loopback addresses and rejects any
+// other destination as prohibited. Without this option every
+// direct-tcpip channel is rejected as prohibited, as by an sshd with
+// AllowTcpForwarding no.
+func WithForwarding() Option {
+	return func(o *options) { o.forwarding = true }
+}
+
+// DropFirstConns makes the server close its first n TCP connections as
+// soon as it accepts them, before it sends its SSH version.
+func DropFirstConns(n int) Option {
+	return func(o *options) { o.dropFirst = int64(n) }
 }
 
 // WithHostKeys makes the server present these host keys instead of one
@@ -156,7 +181,7 @@ func NewServer(t testing.TB, opts ...Option) *Server {
 	clientKey, clientSigner := NewKey(t)
 	s.ClientKeyFile = WriteKeyFile(t, clientKey, "")
 	authorized := append([]ssh.PublicKey{clientSigner.PublicKey()}, s.opts.authorizedKeys...)
-	s.config = newServerConfig(s.User, authorized, s.opts.hostKeys)
+	s.config = newServerConfig(s.User, authorized, s.opts.hostKeys, s.opts.password)
 
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -179,7 +204,7 @@ func NewServer(t testing.TB, opts ...Option) *Server {
 	return s
 }
 
-func newServerConfig(user string, authorized []ssh.PublicKey, hostKeys []ssh.Signer) *ssh.ServerConfig {
+func newServerConfig(user string, authorized []ssh.PublicKey, hostKeys []ssh.Signer, password string) *ssh.ServerConfig {
 	config := &ssh.ServerConfig{
 		PublicKeyCallback: func(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
 			if meta.User() != user {
@@ -192,6 +217,24 @@ func newServerConfig(user string, authorized []ssh.PublicKey, hostKeys []ssh.Sig
 			}
 			return nil, errors.New("public key not authorized")
 		},
+	}
+	if password != "" {
+		config.PasswordCallback = func(meta ssh.ConnMetadata, given []byte) (*ssh.Permissions, error) {
+			if meta.User() != user || string(given) != password {
+				return nil, errors.New("wrong user or password")
+			}
+			return &ssh.Permissions{}, nil
+		}
+		config.KeyboardInteractiveCallback = func(meta ssh.ConnMetadata, challenge ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
+			answers, err := challenge(meta.User(), "", []string{"Password: "}, []bool{false})
+			if err != nil {
+				return nil, err
+			}
+			if meta.User() != user || len(answers) != 1 || answers[0] != password {
+				return nil, errors.New("wrong user or password")
+			}
+			return &ssh.Permissions{}, nil
+		}
 	}
 	for _, signer := range hostKeys {
 		config.AddHostKey(signer)
@@ -230,7 +273,11 @@ func (s *Server) acceptLoop() {
 			conn.Close()
 			return
 		}
-		s.connCount.Add(1)
+		if s.connCount.Add(1) <= s.opts.dropFirst {
+			s.untrack(conn)
+			conn.Close()
+			continue
+		}
 		s.wg.Add(1)
 		go s.serveConn(conn)
 	}

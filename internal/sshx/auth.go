@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"os"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
+
+	"github.com/regtrust/regtrust/internal/secret"
 )
 
 // keyring is the list of signers that Dial offers for public-key
@@ -25,9 +26,10 @@ func (k *keyring) close() {
 	}
 }
 
-// loadKeyring reads the identity files of cfg and, with cfg.UseAgent,
-// the keys of the agent at $SSH_AUTH_SOCK. An agent that cannot be
-// reached is an error only when no identity file supplies a key.
+// loadKeyring reads the identity files of cfg through cfg.Keys and,
+// with cfg.UseAgent, the keys of the agent at $SSH_AUTH_SOCK. An agent
+// that cannot be reached is an error only when no identity file supplies
+// a key and no password is set.
 func loadKeyring(cfg Config) (*keyring, error) {
 	k := &keyring{}
 	var agentSigners []ssh.Signer
@@ -37,7 +39,7 @@ func loadKeyring(cfg Config) (*keyring, error) {
 	}
 
 	for _, file := range cfg.IdentityFiles {
-		signers, err := loadIdentityFile(file, agentSigners)
+		signers, err := cfg.Keys.signers(file, agentSigners)
 		if err != nil {
 			k.close()
 			return nil, err
@@ -46,7 +48,7 @@ func loadKeyring(cfg Config) (*keyring, error) {
 	}
 	k.add(agentSigners...)
 
-	if len(k.signers) == 0 {
+	if len(k.signers) == 0 && !cfg.Password.IsSet() {
 		k.close()
 		switch {
 		case agentErr != nil:
@@ -58,6 +60,44 @@ func loadKeyring(cfg Config) (*keyring, error) {
 		}
 	}
 	return k, nil
+}
+
+// authMethods returns the methods to offer, in order: public keys, then
+// the password, both as "password" and as "keyboard-interactive",
+// because many servers ask for passwords only through PAM's
+// keyboard-interactive prompts.
+func (k *keyring) authMethods(password secret.Value) []ssh.AuthMethod {
+	var methods []ssh.AuthMethod
+	if len(k.signers) > 0 {
+		methods = append(methods, ssh.PublicKeys(k.signers...))
+	}
+	if password.IsSet() {
+		methods = append(methods,
+			ssh.Password(password.Reveal()),
+			ssh.RetryableAuthMethod(ssh.KeyboardInteractive(answerPasswordPrompts(password)), maxPasswordPrompts))
+	}
+	return methods
+}
+
+// maxPasswordPrompts bounds the keyboard-interactive rounds that the
+// password answers, so a server that keeps asking cannot hold a Dial
+// until its timeout.
+const maxPasswordPrompts = 2
+
+// answerPasswordPrompts answers every hidden keyboard-interactive prompt
+// with the password and rejects a round with a visible prompt, such as a
+// one-time code, which regtrust cannot answer.
+func answerPasswordPrompts(password secret.Value) ssh.KeyboardInteractiveChallenge {
+	return func(user, instruction string, questions []string, echos []bool) ([]string, error) {
+		answers := make([]string, len(questions))
+		for i, q := range questions {
+			if echos[i] {
+				return nil, fmt.Errorf("answer keyboard-interactive prompt %q: only password prompts can be answered", q)
+			}
+			answers[i] = password.Reveal()
+		}
+		return answers, nil
+	}
 }
 
 // add appends the signers whose public keys are not offered yet, so that
@@ -96,47 +136,4 @@ func (k *keyring) connectAgent() ([]ssh.Signer, error) {
 	}
 	k.agent = conn
 	return signers, nil
-}
-
-// loadIdentityFile returns the signer of a private key file and, when
-// FILE-cert.pub exists next to it, a certificate signer placed first.
-// An encrypted file is accepted only when the agent holds its key.
-func loadIdentityFile(file string, agentSigners []ssh.Signer) ([]ssh.Signer, error) {
-	pemBytes, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("read identity file: %w", err)
-	}
-	signer, err := ssh.ParsePrivateKey(pemBytes)
-	var missing *ssh.PassphraseMissingError
-	if errors.As(err, &missing) {
-		if missing.PublicKey != nil && containsKey(agentSigners, missing.PublicKey) {
-			return nil, nil // the agent offers this key
-		}
-		return nil, fmt.Errorf("load identity file %s: the key is encrypted with a passphrase; load it into ssh-agent with ssh-add %s and enable the agent", file, file)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("parse identity file %s: %w; want an unencrypted private key in OpenSSH or PEM format", file, err)
-	}
-
-	certFile := file + "-cert.pub"
-	certBytes, err := os.ReadFile(certFile)
-	if errors.Is(err, fs.ErrNotExist) {
-		return []ssh.Signer{signer}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read certificate file: %w", err)
-	}
-	certKey, _, _, _, err := ssh.ParseAuthorizedKey(certBytes)
-	if err != nil {
-		return nil, fmt.Errorf("parse certificate file %s: %w", certFile, err)
-	}
-	cert, ok := certKey.(*ssh.Certificate)
-	if !ok {
-		return nil, fmt.Errorf("parse certificate file %s: it holds a plain %s key, not a certificate", certFile, certKey.Type())
-	}
-	certSigner, err := ssh.NewCertSigner(cert, signer)
-	if err != nil {
-		return nil, fmt.Errorf("use certificate file %s with %s: %w", certFile, file, err)
-	}
-	return []ssh.Signer{certSigner, signer}, nil
 }

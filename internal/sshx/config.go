@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/regtrust/regtrust/internal/secret"
 )
 
 // Defaults for the zero values of Config.
@@ -15,10 +17,16 @@ const (
 	DefaultPort           = 22
 	DefaultConnectTimeout = 15 * time.Second
 	DefaultKeepAlive      = 30 * time.Second
+	DefaultRetryDelay     = time.Second
 )
 
+// MaxJumps is the maximum number of jump hosts in front of one host.
+// OpenSSH sets no such limit; this one only catches configuration
+// loops that the caller did not.
+const MaxJumps = 8
+
 // Config describes one SSH connection. The caller fills it from its own
-// inventory; Dial reads no ssh_config file.
+// inventory and ssh config; Dial reads no ssh_config file itself.
 type Config struct {
 	Host string // DNS name or IP address, IPv6 without brackets
 	Port int    // 0 means 22
@@ -31,6 +39,15 @@ type Config struct {
 	// UseAgent also offers the keys of the agent at $SSH_AUTH_SOCK when
 	// that variable is set.
 	UseAgent bool
+	// Keys reads and decrypts the identity files. Sharing one Keys
+	// between the Dials of a run reads each file once and asks for each
+	// passphrase once. Nil means a Keys without a passphrase source, so
+	// an encrypted key works only through the agent.
+	Keys *Keys
+	// Password, when set, is offered after the keys, with the
+	// "password" method and as the answer to the hidden prompts of
+	// "keyboard-interactive".
+	Password secret.Value
 
 	// KnownHostsFiles are the known_hosts files that host keys are checked
 	// against; at least one is required, and a missing file counts as
@@ -41,8 +58,23 @@ type Config struct {
 	// file is still rejected.
 	AcceptNewHostKeys bool
 
-	ConnectTimeout time.Duration // TCP connect plus SSH handshake; 0 means 15s
+	ConnectTimeout time.Duration // TCP connect plus SSH handshake, per hop; 0 means 15s
 	KeepAlive      time.Duration // interval of keepalive@openssh.com requests; 0 means 30s
+
+	// Jumps are the jump hosts (OpenSSH's ProxyJump) in the order they
+	// are passed: Dial connects to Jumps[0] directly, to each next one
+	// through a direct-tcpip channel of the one before, and to Host
+	// through the last. Each jump host is a Config of its own, with its
+	// own user, keys and known_hosts check, and no Jumps of its own.
+	Jumps []Config
+
+	// ConnectRetries is how many more times Dial tries when a hop is
+	// unreachable: the connect was refused or timed out, or the server
+	// did not finish the handshake in time. Authentication and host key
+	// failures are never retried. The waits between tries start at
+	// RetryDelay (0 means 1s) and double each time.
+	ConnectRetries int
+	RetryDelay     time.Duration
 }
 
 // withDefaults returns a validated copy of c with the zero values replaced
@@ -71,8 +103,12 @@ func (c Config) withDefaults() (Config, error) {
 			return c, fmt.Errorf("invalid known_hosts file list for host %s: it contains an empty path", c.Host)
 		}
 	}
-	if c.ConnectTimeout < 0 || c.KeepAlive < 0 {
-		return c, fmt.Errorf("invalid durations for host %s: connect timeout %v and keepalive %v must not be negative", c.Host, c.ConnectTimeout, c.KeepAlive)
+	if c.ConnectTimeout < 0 || c.KeepAlive < 0 || c.RetryDelay < 0 {
+		return c, fmt.Errorf("invalid durations for host %s: connect timeout %v, keepalive %v and retry delay %v must not be negative",
+			c.Host, c.ConnectTimeout, c.KeepAlive, c.RetryDelay)
+	}
+	if c.ConnectRetries < 0 {
+		return c, fmt.Errorf("invalid connect retries %d for host %s: want 0 or more", c.ConnectRetries, c.Host)
 	}
 	if c.ConnectTimeout == 0 {
 		c.ConnectTimeout = DefaultConnectTimeout
@@ -80,6 +116,31 @@ func (c Config) withDefaults() (Config, error) {
 	if c.KeepAlive == 0 {
 		c.KeepAlive = DefaultKeepAlive
 	}
+	if c.RetryDelay == 0 {
+		c.RetryDelay = DefaultRetryDelay
+	}
+	if c.Keys == nil {
+		c.Keys = NewKeys(nil)
+	}
+	if len(c.Jumps) > MaxJumps {
+		return c, fmt.Errorf("invalid jump host list for host %s: %d jump hosts, more than %d; check the ProxyJump settings for a loop",
+			c.Host, len(c.Jumps), MaxJumps)
+	}
+	jumps := make([]Config, len(c.Jumps))
+	for i, jump := range c.Jumps {
+		if len(jump.Jumps) > 0 {
+			return c, fmt.Errorf("invalid jump host %s for host %s: it has jump hosts of its own; list every hop in Jumps instead", jump.Host, c.Host)
+		}
+		if jump.Keys == nil {
+			jump.Keys = c.Keys
+		}
+		jump, err := jump.withDefaults()
+		if err != nil {
+			return c, fmt.Errorf("jump host %d of %d for host %s: %w", i+1, len(c.Jumps), c.Host, err)
+		}
+		jumps[i] = jump
+	}
+	c.Jumps = jumps
 	return c, nil
 }
 

@@ -261,12 +261,12 @@ func TestLoadIdentityFileWithCertificate(t *testing.T) {
 	}
 	writeFile(t, keyFile+"-cert.pub", string(ssh.MarshalAuthorizedKey(cert)))
 
-	signers, err := loadIdentityFile(keyFile, nil)
+	signers, err := NewKeys(nil).signers(keyFile, nil)
 	if err != nil {
-		t.Fatalf("loadIdentityFile error = %v; want nil", err)
+		t.Fatalf("signers error = %v; want nil", err)
 	}
 	if len(signers) != 2 {
-		t.Fatalf("loadIdentityFile returned %d signers; want the certificate and the key", len(signers))
+		t.Fatalf("signers returned %d signers; want the certificate and the key", len(signers))
 	}
 	if _, ok := signers[0].PublicKey().(*ssh.Certificate); !ok {
 		t.Errorf("first signer offers %s; want the certificate first", signers[0].PublicKey().Type())

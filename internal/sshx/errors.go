@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/crypto/ssh"
 )
 
 // Sentinel errors that Dial wraps, for errors.Is.
@@ -18,7 +20,8 @@ var (
 	// the name did not resolve, the TCP connect was refused, timed out or
 	// had no route, or the server did not finish the handshake in time.
 	ErrUnreachable = errors.New("host unreachable")
-	// ErrAuthFailed means the server rejected every key offered.
+	// ErrAuthFailed means the server rejected every key offered and the
+	// password, if one was set.
 	ErrAuthFailed = errors.New("authentication failed")
 )
 
@@ -64,16 +67,23 @@ func (e *ExitError) Error() string {
 	return fmt.Sprintf("command exited with status %d: %s", e.Status, e.Stderr)
 }
 
-// classifyDialError wraps err, a failure of the TCP connect or of the
-// SSH handshake with addr, in ErrUnreachable or ErrAuthFailed where it is
-// one of those. Host key errors and other failures keep their own type.
+// classifyDialError wraps err, a failure of the TCP connect, of the
+// direct-tcpip channel through a jump host, or of the SSH handshake with
+// addr, in ErrUnreachable or ErrAuthFailed where it is one of those. Host
+// key errors and other failures keep their own type.
 func classifyDialError(err error, user, addr string, timeout time.Duration) error {
 	var hostKeyErr *HostKeyError
+	var openErr *ssh.OpenChannelError
 	switch {
 	case errors.As(err, &hostKeyErr):
 		return hostKeyErr // its message names the host and the fix
+	case errors.As(err, &openErr) && openErr.Reason == ssh.Prohibited:
+		return fmt.Errorf("connect to %s: the jump host does not forward TCP connections; set AllowTcpForwarding yes in its sshd_config: %w", addr, err)
+	case errors.As(err, &openErr):
+		// ConnectFailed and the rest: the jump host could not reach addr.
+		return fmt.Errorf("connect to %s: %w: the jump host could not connect: %w", addr, ErrUnreachable, err)
 	case isAuthFailure(err):
-		return fmt.Errorf("log in as %s@%s: %w: the server accepted none of the offered keys; check the identity files, the agent and the server's authorized_keys: %w",
+		return fmt.Errorf("log in as %s@%s: %w: the server accepted none of the offered keys nor the password, if one was set; check the identity files, the agent, the password and the server's authorized_keys: %w",
 			user, addr, ErrAuthFailed, err)
 	case isTimeout(err):
 		return fmt.Errorf("connect to %s: %w: timed out after %v: %w", addr, ErrUnreachable, timeout, err)
