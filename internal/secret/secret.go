@@ -13,20 +13,27 @@ const Redacted = "[redacted]"
 
 // Value is a secret string. Its zero value is empty. Only Reveal
 // returns the text; fmt verbs, slog, encoding/json and encoding.TextMarshaler
-// users all see Redacted.
+// users all see Redacted. The text is kept in a closure, because fmt
+// prints a struct that contains a Value field by reflection, without
+// calling the Value's methods, and a closure then prints as an address.
 type Value struct {
-	text string
+	text func() string
 }
 
 // New returns a Value that holds text.
-func New(text string) Value { return Value{text: text} }
+func New(text string) Value { return Value{text: func() string { return text }} }
 
 // Reveal returns the secret text. Call it only where the text is sent to
 // the program that needs it.
-func (v Value) Reveal() string { return v.text }
+func (v Value) Reveal() string {
+	if v.text == nil {
+		return ""
+	}
+	return v.text()
+}
 
 // IsSet reports whether the secret is not empty.
-func (v Value) IsSet() bool { return v.text != "" }
+func (v Value) IsSet() bool { return v.Reveal() != "" }
 
 // String returns Redacted.
 func (v Value) String() string { return Redacted }

@@ -64,3 +64,19 @@ func TestValueIsSet(t *testing.T) {
 		})
 	}
 }
+
+func TestValueInsideStructNotPrinted(t *testing.T) {
+	type holder struct {
+		name     string
+		password Value
+	}
+	h := holder{name: "ci", password: New("hunter2-very-secret")}
+	for _, verb := range []string{"%v", "%+v", "%#v", "%s"} {
+		if got := fmt.Sprintf(verb, h); strings.Contains(got, "hunter2") {
+			t.Errorf("Sprintf(%s) of a struct = %q; want no secret text", verb, got)
+		}
+		if got := fmt.Sprintf(verb, &h); strings.Contains(got, "hunter2") {
+			t.Errorf("Sprintf(%s) of a pointer = %q; want no secret text", verb, got)
+		}
+	}
+}
