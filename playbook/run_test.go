@@ -388,3 +388,34 @@ func TestRunHostTimeoutEndsHangingHost(t *testing.T) {
 		t.Errorf("hung host error = %q; want it to say it timed out", hung.Error)
 	}
 }
+
+func TestRunHostileVariablesAreQuoted(t *testing.T) {
+	caPEM, _ := testCAPEM(t, "Lab Root")
+	f := newFleet(t, 1, "")
+	marker := filepath.Join(t.TempDir(), "pwned")
+	hostile := filepath.Join(f.roots[0], "it's a ;dir") + "/$(touch " + marker + ")`touch " + marker + "`"
+	inv, err := os.ReadFile(f.inventory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quoted, _ := json.Marshal(hostile)
+	text := strings.Replace(string(inv), "docker_certs_dir: "+f.roots[0]+"/certs.d", "docker_certs_dir: "+string(quoted), 1)
+	if text == string(inv) {
+		t.Fatal("could not put the hostile folder into the inventory")
+	}
+	os.WriteFile(f.inventory, []byte(text), 0o644)
+
+	rep, out, err := f.run(t, sitePlaybook(caPEM), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(marker); !os.IsNotExist(err) {
+		t.Fatalf("a command hidden in a host variable ran on the host\n%s", out)
+	}
+	// The write either lands in the folder named literally or fails
+	// with a message; it never runs the text as a command.
+	ca := filepath.Join(hostile, "registry.lab.test:5000", "ca.crt")
+	if _, err := os.Stat(ca); err != nil && rep.Hosts[0].Status != StatusFailed {
+		t.Errorf("host %s with no ca.crt at %q; want it written there or the host failed\n%s", rep.Hosts[0].Status, ca, out)
+	}
+}

@@ -131,6 +131,13 @@ func ResolveCA(ctx context.Context, r *Registry, dial DialFunc, window time.Dura
 			r.CASource += " through " + r.Via
 		}
 	}
+	if r.CAPEM != "" || r.CAFile != "" {
+		warnings, err := checkGivenCAs(cas)
+		if err != nil {
+			return fmt.Errorf("registry %s: %s: %w", r.Name, r.CASource, err)
+		}
+		r.Warnings = append(r.Warnings, warnings...)
+	}
 	if r.Pin != "" {
 		if err := verifyPin(cas, r.Pin); err != nil {
 			return fmt.Errorf("registry %s: %s: %w", r.Name, r.CASource, err)
@@ -143,6 +150,26 @@ func ResolveCA(ctx context.Context, r *Registry, dial DialFunc, window time.Dura
 	r.CAs = cas
 	r.CA = &r.CAs[0]
 	return nil
+}
+
+// checkGivenCAs rejects a certificate from ca_file or ca_pem that is
+// neither a CA nor self-signed: it is a server certificate issued by some
+// CA, and the file should hold that CA instead. A self-signed certificate
+// without the CA flag is a registry's whole chain; it is accepted with a
+// warning, because trusting it breaks when it is renewed.
+func checkGivenCAs(cas []certs.CA) ([]string, error) {
+	var warnings []string
+	for _, ca := range cas {
+		c := ca.Cert
+		if c.IsCA {
+			continue
+		}
+		if c.CheckSignatureFrom(c) != nil {
+			return nil, fmt.Errorf("certificate %q is not a CA certificate but one issued by %q; give the CA that issued it (the root), not the registry's own certificate", c.Subject.String(), c.Issuer.String())
+		}
+		warnings = append(warnings, fmt.Sprintf("certificate %q is a self-signed certificate, not a CA; hosts trust exactly this certificate, so they stop trusting the registry when it is renewed", c.Subject.String()))
+	}
+	return warnings, nil
 }
 
 // ExpiryWarnings warns about each CA, and the registry's leaf when it is
