@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -42,6 +43,7 @@ type options struct {
 	regtrust string
 	sshlimit string
 	ansible  bool
+	openssh  bool
 	verbose  bool
 }
 
@@ -53,6 +55,7 @@ func main() {
 	flag.StringVar(&o.regtrust, "regtrust", "bin/regtrust", "regtrust binary `FILE`")
 	flag.StringVar(&o.sshlimit, "sshlimit", "bin/sshlimit", "sshlimit binary `FILE`")
 	flag.BoolVar(&o.ansible, "ansible", true, "also measure ansible-playbook when it is installed")
+	flag.BoolVar(&o.openssh, "openssh", true, "also measure parallel OpenSSH")
 	flag.BoolVar(&o.verbose, "v", false, "log lab progress")
 	flag.Parse()
 	if o.forks == 0 {
@@ -140,6 +143,9 @@ func run(ctx context.Context, o options) error {
 				}{"ansible-no-change", false, ansible})
 		}
 		for _, step := range steps {
+			if step.name == "openssh" && !o.openssh {
+				continue
+			}
 			if step.reset {
 				if err := resetHosts(l); err != nil {
 					return err
@@ -271,6 +277,9 @@ func printResults(o options, results map[string][]sample) {
 		}
 	}
 	fmt.Printf("\n%d hosts, %d rounds, forks %d; median wall time in seconds\n", o.hosts, o.rounds, o.forks)
+	if med["openssh"] == 0 {
+		med["openssh"] = math.NaN()
+	}
 	fmt.Printf("%-18s %8s %8s %10s %10s %9s %7s\n", "run", "median", "x limit", "x openssh", "x ansible", "peak MiB", "peak fd")
 	for _, name := range names {
 		samples := results[name]
