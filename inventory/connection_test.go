@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -105,7 +106,7 @@ func TestConnection(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Connection() error = %v; want none", err)
 			}
-			if got != tt.want {
+			if !sameConnection(got, tt.want) {
 				t.Errorf("Connection() = %+v; want %+v", got, tt.want)
 			}
 		})
@@ -208,4 +209,15 @@ func TestConnectionErrorHidesVaultText(t *testing.T) {
 	if strings.Contains(err.Error(), "6162636465") {
 		t.Errorf("error %q contains the encrypted text; want it left out", err)
 	}
+}
+
+// sameConnection compares connections, secrets by their text, because a
+// secret.Value cannot be compared with ==.
+func sameConnection(a, b Connection) bool {
+	if a.Password.Reveal() != b.Password.Reveal() || a.BecomePassword.Reveal() != b.BecomePassword.Reveal() {
+		return false
+	}
+	a.Password, a.BecomePassword = secret.Value{}, secret.Value{}
+	b.Password, b.BecomePassword = secret.Value{}, secret.Value{}
+	return reflect.DeepEqual(a, b)
 }
