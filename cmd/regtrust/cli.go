@@ -31,9 +31,11 @@ const usage = `regtrust makes Docker hosts trust private container registries.
 Usage:
   regtrust run PLAYBOOK -i INVENTORY [options]
   regtrust fetch-ca ADDRESS [--via HOST -i INVENTORY] [options]
+  regtrust apply PLAN [options]
+  regtrust inventory -i INVENTORY [--limit PATTERN] [--list | --graph [GROUP]]
   regtrust version
 
-Run "regtrust run -h" or "regtrust fetch-ca -h" for the options.
+Run "regtrust COMMAND -h" for the options of a command.
 `
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -51,6 +53,8 @@ func run(ctx context.Context, drain <-chan struct{}, args []string, stdout, stde
 		return runPlaybook(ctx, drain, args[1:], stdout, stderr)
 	case "fetch-ca":
 		return fetchCA(ctx, args[1:], stdout, stderr)
+	case "inventory":
+		return inventoryCommand(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "regtrust", version)
 		return exitOK
