@@ -17,6 +17,7 @@ require (
 
 require (
 	github.com/kr/text v0.2.0 // indirect
+	github.com/stretchr/testify v1.12.1 // indirect
 	go.uber.org/atomic v1.7.0 // indirect
 	go.uber.org/multierr v1.9.0 // indirect
 )

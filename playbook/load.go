@@ -2,6 +2,8 @@ package playbook
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -48,6 +50,8 @@ func Parse(file string, data []byte) (*Playbook, error) {
 	if err != nil {
 		return nil, err
 	}
+	sum := sha256.Sum256(data)
+	pb.SHA256 = hex.EncodeToString(sum[:])
 	return pb, nil
 }
 
