@@ -9,6 +9,14 @@ import (
 	"github.com/regtrust/regtrust/internal/atomicfile"
 )
 
+// Names and help texts of the metrics that every metrics file has.
+const (
+	timestampMetric = "regtrust_last_run_timestamp_seconds"
+	timestampHelp   = "Time the last run finished, in seconds since the Unix epoch."
+	successMetric   = "regtrust_last_run_success"
+	successHelp     = "1 when the last run started and every host ended ok or changed, else 0."
+)
+
 // metricsWriter builds a file in the Prometheus text exposition format
 // (version 0.0.4), which node_exporter's textfile collector reads. Every
 // series carries the playbook label, so that the files of several
@@ -62,12 +70,12 @@ func (r *Report) Metrics(playbook string) []byte {
 	t := r.Totals
 	failed := t.Failed+t.Unreachable+t.NotRun > 0
 
-	m.family("regtrust_last_run_timestamp_seconds", "Time the last run finished, in seconds since the Unix epoch.")
-	m.sample("regtrust_last_run_timestamp_seconds", float64(finished.UnixMilli())/1000)
+	m.family(timestampMetric, timestampHelp)
+	m.sample(timestampMetric, float64(finished.UnixMilli())/1000)
 	m.family("regtrust_last_run_duration_seconds", "Time the last run took, in seconds.")
 	m.sample("regtrust_last_run_duration_seconds", r.Duration)
-	m.family("regtrust_last_run_success", "1 when the last run started and every host ended ok or changed, else 0.")
-	m.sample("regtrust_last_run_success", boolValue(!failed))
+	m.family(successMetric, successHelp)
+	m.sample(successMetric, boolValue(!failed))
 	m.family("regtrust_last_run_check_mode", "1 when the last run was a check that changed nothing, else 0.")
 	m.sample("regtrust_last_run_check_mode", boolValue(r.Check))
 
@@ -114,10 +122,10 @@ func (r *Report) WriteMetrics(file, playbook string) error {
 // alert on regtrust_last_run_success fires for it too.
 func WriteStartFailureMetrics(file, playbook string, at time.Time) error {
 	m := &metricsWriter{playbook: filepath.Base(playbook)}
-	m.family("regtrust_last_run_timestamp_seconds", "Time the last run finished, in seconds since the Unix epoch.")
-	m.sample("regtrust_last_run_timestamp_seconds", float64(at.UnixMilli())/1000)
-	m.family("regtrust_last_run_success", "1 when the last run started and every host ended ok or changed, else 0.")
-	m.sample("regtrust_last_run_success", 0)
+	m.family(timestampMetric, timestampHelp)
+	m.sample(timestampMetric, float64(at.UnixMilli())/1000)
+	m.family(successMetric, successHelp)
+	m.sample(successMetric, 0)
 	if err := atomicfile.Write(file, []byte(m.b.String()), 0o644); err != nil {
 		return fmt.Errorf("save metrics: %w", err)
 	}

@@ -269,10 +269,10 @@ func writeFile(t *testing.T, file string, data []byte) {
 	}
 }
 
-// TestPlanHoldsNoSecret makes a plan for a registry with a client key and
-// checks that the plan holds no part of the key, that apply writes the
-// key it reads again, and that a changed key or CA stops apply before
-// any host is contacted.
+// TestPlanHoldsNoSecret makes a plan for a registry with a client key.
+// The plan must hold no part of the key, and apply must write the key it
+// reads again. A changed key or CA must stop apply before any host is
+// contacted.
 func TestPlanHoldsNoSecret(t *testing.T) {
 	dir := t.TempDir()
 	_, caPEM := testpki.NewCA(t, "Lab Root")

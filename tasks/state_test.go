@@ -86,8 +86,8 @@ func write(t *testing.T, file, content string, mode os.FileMode) {
 }
 
 // TestForkChecksWithoutTouchingParent checks a task on a fork and then
-// applies it on the parent: the check leaves the parent's view alone,
-// so the parent still sees, and writes, the change.
+// applies it on the parent. The check leaves the parent's view alone,
+// so the parent still finds, and writes, the change.
 func TestForkChecksWithoutTouchingParent(t *testing.T) {
 	dir := t.TempDir()
 	reg := testRegistry(t)

@@ -43,8 +43,9 @@ type exampleRoot struct {
 	roots []string
 }
 
-// newExampleRoot writes /etc/regtrust/{site.yml,inventory.yml,known_hosts}
-// and an SSH key under a temporary folder for hosts in-process hosts.
+// newExampleRoot starts the given number of in-process hosts and writes
+// /etc/regtrust/{site.yml,inventory.yml,known_hosts} and an SSH key for
+// them under a temporary folder.
 func newExampleRoot(t *testing.T, hosts int) *exampleRoot {
 	t.Helper()
 	e := &exampleRoot{dir: t.TempDir(), bin: t.TempDir()}
@@ -201,8 +202,9 @@ func parseCronD(t *testing.T, text string) (map[string]string, []cronJob) {
 }
 
 // TestExampleCrontab runs the crontab line's command twice against
-// in-process hosts: the first run changes the hosts and says so, the
-// second finds nothing to do and prints nothing, so cron mails nothing.
+// in-process hosts. The first run changes the hosts and prints the
+// changes. The second finds nothing to do and prints nothing, so cron
+// mails nothing.
 func TestExampleCrontab(t *testing.T) {
 	env, jobs := parseCronD(t, readExample(t, "cron/regtrust"))
 	if len(jobs) != 1 {
@@ -396,9 +398,9 @@ func (j gitlabJob) outcome(t *testing.T, e *exampleRoot, env ...string) (string,
 	return fmt.Sprintf("failed (exit %d)", code), out + errOut
 }
 
-// TestExampleGitLabCI runs the merge request job's script lines: with
-// changes pending the job passes with a warning, shows the grouped diff
-// and keeps the plan; with a host that cannot be reached it fails.
+// TestExampleGitLabCI runs the merge request job's script lines. With
+// changes pending, the job passes with a warning, shows the grouped diff
+// and keeps the plan. With a host that cannot be reached, it fails.
 func TestExampleGitLabCI(t *testing.T) {
 	var doc map[string]gitlabJob
 	if err := yaml.Unmarshal([]byte(readExample(t, "ci/gitlab-ci.yml")), &doc); err != nil {

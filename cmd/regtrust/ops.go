@@ -50,7 +50,8 @@ func (o *opsFlags) lockRun(stderr io.Writer) (unlock func(), status int, ok bool
 }
 
 // startFailed reports a run that stopped before it contacted any host,
-// and records it in the metrics file so that an alert sees it.
+// and records it in the metrics file, so that an alert on
+// regtrust_last_run_success fires for it.
 func (o *opsFlags) startFailed(stderr io.Writer, playbookFile string, err error) int {
 	fmt.Fprintf(stderr, "regtrust: %v\n", err)
 	if o.metrics != "" {

@@ -72,10 +72,10 @@ func waitForFile(t *testing.T, file string, done <-chan struct{}) {
 	}
 }
 
-// TestScheduledAndReviewedRuns proves on real sshd hosts that two
-// overlapping runs with --lock never both run, that a plan is applied
-// to the hosts that did not change since it was made and rejected for
-// the one that did, and that the metrics file parses.
+// TestScheduledAndReviewedRuns proves three things on real sshd hosts.
+// Of two overlapping runs with --lock, the second exits at once. A plan
+// is applied to the hosts that did not change since it was made and
+// rejected for the one that did. The metrics file of that apply parses.
 func TestScheduledAndReviewedRuns(t *testing.T) {
 	labtest.Require(t)
 	bin := buildCLI(t)

@@ -1,6 +1,6 @@
 // Package progress shows how many hosts of a run are done. On a terminal
-// it keeps one line up to date in place; elsewhere, such as in a CI log
-// or a file, it prints a plain line at each tenth of a long run.
+// it rewrites one line in place. Elsewhere, such as in a CI log or a
+// file, it prints a plain line at each tenth of a long run.
 package progress
 
 import (

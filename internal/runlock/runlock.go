@@ -18,7 +18,7 @@ type LockedError struct {
 	File string
 	// Holder describes the process that holds the lock, as it wrote
 	// itself into the file ("pid 1234, started 2026-01-02T03:04:05Z"),
-	// or "" when the file does not say.
+	// or "" when the file holds no such line.
 	Holder string
 }
 

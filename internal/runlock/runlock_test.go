@@ -55,7 +55,8 @@ func TestLockHeldByOtherProcess(t *testing.T) {
 	}
 	ready := filepath.Join(dir, "ready")
 	release := filepath.Join(dir, "release")
-	// The child locks the file, says so, and waits for the test.
+	// The child locks the file, creates the ready file and waits until
+	// the test creates the release file.
 	cmd := exec.Command(flock, "--exclusive", "--nonblock", file, "sh", "-c",
 		fmt.Sprintf("touch %s; while [ ! -e %s ]; do sleep 0.01; done", ready, release))
 	if err := cmd.Start(); err != nil {
