@@ -27,8 +27,8 @@ const asCLIEnv = "REGTRUST_TEST_AS_CLI"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(asCLIEnv) == "1" {
-		ctx, stop := interruptContext(os.Stderr)
-		code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+		drain, stop := drainOnInterrupt(os.Stderr)
+		code := run(context.Background(), drain, os.Args[1:], os.Stdout, os.Stderr)
 		stop()
 		os.Exit(code)
 	}
