@@ -38,11 +38,15 @@ func (t *Target) StateSHA256() string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Fork returns a Target with the same gathered state and nothing queued,
-// which changes the host only when apply is true. A check on a fork shows
-// what the same tasks would do on t, without gathering the state again.
+// Fork returns a Target with the same gathered state, the same become
+// user and nothing queued, which changes the host only when apply is
+// true. A check on a fork shows what the same tasks would do on t,
+// without gathering the state again. Call it before any task ran on t,
+// because what tasks noted for later ones, such as a needed restart, is
+// not copied.
 func (t *Target) Fork(apply bool) *Target {
 	f := NewTarget(t.Name, t.Vars, t.conn, apply)
+	f.become = t.become
 	// Entries are replaced, never changed in place, so sharing the
 	// FileState values is safe.
 	maps.Copy(f.files, t.files)
