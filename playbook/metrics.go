@@ -41,10 +41,12 @@ func (m *metricsWriter) sample(name string, value float64, labels ...string) {
 	fmt.Fprintf(&m.b, "} %s\n", formatValue(value))
 }
 
-// escapeLabel escapes a label value as the text format requires:
+// labelEscaper escapes a label value as the text format requires:
 // backslash, double quote and line feed.
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
+
 func escapeLabel(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
+	return labelEscaper.Replace(s)
 }
 
 func formatValue(v float64) string {

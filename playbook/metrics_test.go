@@ -134,3 +134,10 @@ func TestStartFailureMetrics(t *testing.T) {
 		t.Errorf("regtrust_last_run_timestamp_seconds = %v; want %d", got, at.Unix())
 	}
 }
+
+func BenchmarkMetrics10000Hosts(b *testing.B) {
+	r := fleetReport(10_000, false)
+	for b.Loop() {
+		r.Metrics("site.yml")
+	}
+}

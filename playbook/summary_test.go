@@ -2,6 +2,7 @@ package playbook
 
 import (
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 )
@@ -112,5 +113,14 @@ func TestPrintChangesKeepsDifferentDiffsApart(t *testing.T) {
 	got := b.String()
 	if !strings.Contains(got, "a: daemon_json_insecure: m\n    -x\n") || !strings.Contains(got, "b: daemon_json_insecure: m\n    -z\n") {
 		t.Errorf("output does not show each host with its own diff:\n%s", got)
+	}
+}
+
+// BenchmarkPrintChanges10000Hosts measures the closing summary of a
+// check of 10,000 hosts that share two changes.
+func BenchmarkPrintChanges10000Hosts(b *testing.B) {
+	r := fleetReport(10_000, true)
+	for b.Loop() {
+		r.PrintChanges(io.Discard, true)
 	}
 }
