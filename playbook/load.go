@@ -2,6 +2,8 @@ package playbook
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -48,6 +50,8 @@ func Parse(file string, data []byte) (*Playbook, error) {
 	if err != nil {
 		return nil, err
 	}
+	sum := sha256.Sum256(data)
+	pb.SHA256 = hex.EncodeToString(sum[:])
 	return pb, nil
 }
 
@@ -132,7 +136,7 @@ func (l *loader) play(n *yaml.Node) (*Play, error) {
 	if hosts == nil {
 		return nil, l.errorAt(n, "play %q has no hosts; add hosts: with a group, a host or all", p.Name)
 	}
-	if p.Hosts, err = l.scalar(hosts, "hosts"); err != nil {
+	if p.Hosts, err = l.hostPattern(hosts); err != nil {
 		return nil, err
 	}
 	if strings.TrimSpace(p.Hosts) == "" {
@@ -187,6 +191,28 @@ func (l *loader) play(n *yaml.Node) (*Play, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// hostPattern reads a play's hosts: a pattern, or, as Ansible also
+// accepts, a list of patterns, which selects their union.
+func (l *loader) hostPattern(n *yaml.Node) (string, error) {
+	if n.Kind != yaml.SequenceNode {
+		return l.scalar(n, "hosts")
+	}
+	parts := make([]string, 0, len(n.Content))
+	for _, item := range n.Content {
+		part, err := l.scalar(item, "each entry of hosts")
+		if err != nil {
+			return "", err
+		}
+		if strings.Contains(part, ",") {
+			return "", l.errorAt(item, "hosts entry %q contains a comma; give one pattern per list entry", part)
+		}
+		if strings.TrimSpace(part) != "" {
+			parts = append(parts, strings.TrimSpace(part))
+		}
+	}
+	return strings.Join(parts, ","), nil
 }
 
 // fields returns the values of a mapping by key, rejecting unknown and

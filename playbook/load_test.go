@@ -138,3 +138,33 @@ func TestLoadErrors(t *testing.T) {
 		})
 	}
 }
+
+func TestParseHostsList(t *testing.T) {
+	tests := []struct {
+		name, hosts, want, err string
+	}{
+		{"pattern", "docker_hosts:!canary", "docker_hosts:!canary", ""},
+		{"list", "[web, db01, '!db02']", "web,db01,!db02", ""},
+		{"block-list", "\n    - web\n    - '&prod'", "web,&prod", ""},
+		{"empty-list", "[]", "", "hosts is empty"},
+		{"nested-list", "[[web]]", "", "each entry of hosts must be a string"},
+		{"comma-in-entry", "['web,db']", "", "contains a comma"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pb, err := Parse("pb.yml", []byte("- hosts: "+tt.hosts+"\n  tasks:\n    - update_ca:\n"))
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Errorf("Parse error = %v; want one containing %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if got := pb.Plays[0].Hosts; got != tt.want {
+				t.Errorf("hosts = %q; want %q", got, tt.want)
+			}
+		})
+	}
+}

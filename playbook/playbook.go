@@ -14,8 +14,11 @@ import (
 // Playbook is a loaded and validated playbook.
 type Playbook struct {
 	// File is the playbook's file name, used in messages.
-	File  string
-	Plays []*Play
+	File string
+	// SHA256 is the hex SHA-256 of the playbook's bytes, so that a plan
+	// can tell whether the playbook changed since the plan was made.
+	SHA256 string
+	Plays  []*Play
 }
 
 // Play is one play of a playbook.

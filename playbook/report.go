@@ -4,11 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/regtrust/regtrust/internal/atomicfile"
 )
 
 // Statuses of tasks and hosts in a report.
@@ -41,8 +41,11 @@ type HostReport struct {
 	Host   string `json:"host"`
 	Status string `json:"status"`
 	// Error is the reason the host failed or was unreachable.
-	Error string       `json:"error,omitempty"`
-	Tasks []TaskReport `json:"tasks"`
+	Error string `json:"error,omitempty"`
+	// StateSHA256 is the hash of the host's state as gathered before any
+	// task ran; a plan records it, and apply compares it.
+	StateSHA256 string       `json:"state_sha256,omitempty"`
+	Tasks       []TaskReport `json:"tasks"`
 	// Handlers lists the handlers that ran, or in check mode would run.
 	Handlers []string `json:"handlers"`
 }
@@ -97,50 +100,32 @@ func (r *Report) count() {
 func (r *Report) WriteJSON(file string) error {
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
-		return err
+		return fmt.Errorf("save report: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(file), "."+filepath.Base(file)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write report: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write report %s: %w", file, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write report %s: %w", file, err)
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return fmt.Errorf("write report %s: %w", file, err)
-	}
-	if err := os.Rename(tmp.Name(), file); err != nil {
-		return fmt.Errorf("write report %s: %w", file, err)
+	if err := atomicfile.Write(file, append(data, '\n'), 0o644); err != nil {
+		return fmt.Errorf("save report: %w", err)
 	}
 	return nil
 }
 
-// printHost prints a host's task lines and, with diff, each change.
-func printHost(w io.Writer, h *HostReport, diff bool) {
+// printHost prints a line per task of a host, and the host's error
+// when no task line shows it. Diffs are left to PrintChanges, which
+// shows each one once for all the hosts it applies to.
+func printHost(w io.Writer, h *HostReport, color bool) {
 	var b strings.Builder
 	for _, t := range h.Tasks {
 		label := t.Task
 		if t.Handler {
 			label = "handler " + label
 		}
-		fmt.Fprintf(&b, "%s: %s: %s", h.Host, t.Status, label)
+		fmt.Fprintf(&b, "%s: %s: %s", h.Host, paint(t.Status, color), label)
 		if t.Message != "" {
 			fmt.Fprintf(&b, ": %s", t.Message)
 		}
 		b.WriteByte('\n')
-		if diff && t.Diff != "" {
-			for _, line := range strings.Split(strings.TrimRight(t.Diff, "\n"), "\n") {
-				fmt.Fprintf(&b, "    %s\n", line)
-			}
-		}
 	}
 	if h.Error != "" && (len(h.Tasks) == 0 || h.Status == StatusUnreachable) {
-		fmt.Fprintf(&b, "%s: %s: %s\n", h.Host, h.Status, h.Error)
+		fmt.Fprintf(&b, "%s: %s: %s\n", h.Host, paint(h.Status, color), h.Error)
 	}
 	io.WriteString(w, b.String())
 }
@@ -167,6 +152,12 @@ func (r *Report) PrintRecap(w io.Writer) {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\n", h.Host, h.Status, n[StatusOK], n[StatusChanged], n[StatusFailed], n[StatusSkipped], handlers)
 	}
 	tw.Flush()
+	r.PrintTotals(w)
+}
+
+// PrintTotals prints one line with the number of hosts by status and the
+// run's duration.
+func (r *Report) PrintTotals(w io.Writer) {
 	t := r.Totals
 	fmt.Fprintf(w, "%d hosts: %d ok, %d changed, %d failed, %d unreachable", t.Hosts, t.OK, t.Changed, t.Failed, t.Unreachable)
 	if t.NotRun > 0 {

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/sourcegraph/conc/pool"
@@ -81,8 +80,23 @@ type Options struct {
 	// abandons them at their next step.
 	Drain <-chan struct{}
 
+	// Shard keeps only the hosts of one share of the selected hosts; the
+	// zero value keeps them all.
+	Shard inventory.Shard
+	// Plan makes the run apply that plan: only the hosts it planned
+	// changes for, each only while its state and planned changes are
+	// still those of the plan. Check must be false.
+	Plan *Plan
+
 	// Out receives the human-readable output; nil discards it.
 	Out io.Writer
+	// Quiet leaves only changes and failures in Out: no line per task,
+	// no note about the CA, no warning.
+	Quiet bool
+	// Color marks statuses in Out with ANSI colours.
+	Color bool
+	// Progress, when set, shows how many hosts are done.
+	Progress Progress
 	// Dial opens host connections; nil means sshx.Dial.
 	Dial DialFunc
 	// FetchDial opens the controller's connections to registries for
@@ -134,6 +148,8 @@ type hostPlan struct {
 	plays  []*Play
 	ssh    sshx.Config
 	become tasks.Become
+	// planned is the host's part of the plan being applied, or nil.
+	planned *PlanHost
 }
 
 // Run runs pb against the hosts its plays select. An error means the run
@@ -145,24 +161,40 @@ func Run(ctx context.Context, pb *Playbook, opts Options) (*Report, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	plans, err := planHosts(pb, &opts, out)
+	notes := out
+	if opts.Quiet {
+		notes = io.Discard
+	}
+	if opts.Plan != nil && opts.Check {
+		return nil, fmt.Errorf("internal error: a plan is applied, never checked")
+	}
+	plans, err := planHosts(pb, &opts, notes)
 	if err != nil {
 		return nil, err
+	}
+	var rejected []*HostReport
+	if opts.Plan != nil {
+		plans, rejected = selectPlanned(plans, opts.Plan, notes)
 	}
 	conns := newConnPool(opts.dialer())
 	defer conns.closeAll()
-	warnings, err := resolveRegistries(ctx, pb, plans, &opts, conns, out)
+	warnings, err := resolveRegistries(ctx, pb, plans, &opts, conns, notes)
 	if err != nil {
 		return nil, err
 	}
+	if opts.Plan != nil {
+		if err := opts.Plan.checkRegistries(pb); err != nil {
+			return nil, err
+		}
+	}
 
 	report := &Report{Check: opts.Check, Started: time.Now().UTC(), Warnings: warnings}
-	report.Hosts = make([]*HostReport, len(plans))
+	report.Hosts = make([]*HostReport, len(plans), len(plans)+len(rejected))
 	forks := opts.Forks
 	if forks <= 0 {
 		forks = DefaultForks
 	}
-	var outMu sync.Mutex
+	d := &display{out: out, opts: &opts, total: len(plans)}
 	p := pool.New().WithMaxGoroutines(forks)
 	for i, plan := range plans {
 		p.Go(func() {
@@ -173,14 +205,15 @@ func Run(ctx context.Context, pb *Playbook, opts Options) (*Report, error) {
 				hr = runHost(ctx, plan, conns, !opts.Check, opts.HostTimeout)
 			}
 			report.Hosts[i] = hr
-			outMu.Lock()
-			printHost(out, hr, opts.Diff)
-			outMu.Unlock()
+			d.hostDone(hr)
 		})
 	}
 	p.Wait()
+	d.finish()
+	report.Hosts = append(report.Hosts, rejected...)
 	report.Duration = time.Since(report.Started).Seconds()
 	report.count()
+	report.PrintChanges(out, opts.Diff)
 	return report, nil
 }
 
@@ -237,7 +270,8 @@ func planHosts(pb *Playbook, opts *Options, out io.Writer) ([]*hostPlan, error) 
 	}
 	var plans []*hostPlan
 	for _, h := range inv.Hosts() {
-		if plan := byName[h.Name]; plan != nil {
+		if plan := byName[h.Name]; plan != nil && opts.Shard.Contains(h.Name) {
+			plan.planned = opts.Plan.host(h.Name)
 			plans = append(plans, plan)
 		}
 	}
@@ -431,6 +465,13 @@ func runHost(ctx context.Context, plan *hostPlan, conns *connPool, apply bool, t
 	if err := t.Gather(ctx, probes); err != nil {
 		hr.fail(err)
 		return hr
+	}
+	hr.StateSHA256 = t.StateSHA256()
+	if plan.planned != nil {
+		if err := checkPlanned(ctx, plan, t); err != nil {
+			hr.fail(err)
+			return hr
+		}
 	}
 	for _, p := range plan.plays {
 		t.Vars = p.varsFor(plan.host)

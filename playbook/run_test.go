@@ -53,6 +53,11 @@ func newFleet(t *testing.T, n int, extra string, opts ...sshtest.Option) *fleet 
 		fmt.Fprintf(&inv, "          docker_daemon_json: %s/daemon.json\n", root)
 		fmt.Fprintf(&inv, "          ca_trust_dir: %s/anchors\n", root)
 		fmt.Fprintf(&inv, "          ca_update_command: echo updated >> %s/updates\n", root)
+		// The servers run commands on this machine, where pidof may
+		// find the dockerd of a lab that another test started. These
+		// commands keep a restart or reload from reaching any dockerd.
+		fmt.Fprintf(&inv, "          docker_restart_command: echo restart >> %s/restarts\n", root)
+		fmt.Fprintf(&inv, "          docker_reload_command: echo reload >> %s/reloads\n", root)
 		data, err := os.ReadFile(srv.KnownHostsFile)
 		if err != nil {
 			t.Fatal(err)

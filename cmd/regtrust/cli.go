@@ -24,6 +24,10 @@ const (
 	exitError    = 1
 	exitChanges  = 2
 	exitFailures = 4
+	// exitLocked means that --lock found another run holding the lock,
+	// so this run did nothing. It is EX_TEMPFAIL of sysexits.h: try
+	// again later.
+	exitLocked = 75
 )
 
 const usage = `regtrust makes Docker hosts trust private container registries.
@@ -31,9 +35,11 @@ const usage = `regtrust makes Docker hosts trust private container registries.
 Usage:
   regtrust run PLAYBOOK -i INVENTORY [options]
   regtrust fetch-ca ADDRESS [--via HOST -i INVENTORY] [options]
+  regtrust apply PLAN [options]
+  regtrust inventory -i INVENTORY [--limit PATTERN] [--list | --graph [GROUP]]
   regtrust version
 
-Run "regtrust run -h" or "regtrust fetch-ca -h" for the options.
+Run "regtrust COMMAND -h" for the options of a command.
 `
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -51,6 +57,10 @@ func run(ctx context.Context, drain <-chan struct{}, args []string, stdout, stde
 		return runPlaybook(ctx, drain, args[1:], stdout, stderr)
 	case "fetch-ca":
 		return fetchCA(ctx, args[1:], stdout, stderr)
+	case "apply":
+		return applyPlan(ctx, drain, args[1:], stdout, stderr)
+	case "inventory":
+		return inventoryCommand(args[1:], stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "regtrust", version)
 		return exitOK
@@ -91,17 +101,19 @@ type runFlags struct {
 	passwordFile      string
 	becomePassEnv     string
 	becomePassFile    string
+	ops               opsFlags
 }
 
-func runPlaybook(ctx context.Context, drain <-chan struct{}, args []string, stdout, stderr io.Writer) int {
-	f := runFlags{expiry: expiryFlag{window: tasks.DefaultExpiryWindow}}
-	fs := flag.NewFlagSet("regtrust run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Var(&f.inventories, "i", "inventory `FILE` or folder in Ansible YAML or INI format; repeat to merge several")
-	fs.Var(&f.inventories, "inventory", "same as -i")
-	fs.BoolVar(&f.check, "check", false, "report what would change without changing any host")
+// newRunFlags returns the flags' defaults that a zero value does not
+// give.
+func newRunFlags() runFlags {
+	return runFlags{expiry: expiryFlag{window: tasks.DefaultExpiryWindow}}
+}
+
+// addCommonFlags registers the flags that run and apply share: how to
+// reach hosts and what to write about the run.
+func (f *runFlags) addCommonFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&f.diff, "diff", false, "show each change: certificates by subject, issuer, expiry and fingerprint, daemon.json as a unified diff")
-	fs.StringVar(&f.limit, "limit", "", "run only on hosts that also match this host `PATTERN`")
 	fs.IntVar(&f.forks, "forks", playbook.DefaultForks, "maximum number of hosts worked on at once")
 	fs.Var(&f.knownHosts, "known-hosts", "known_hosts `FILE` that verifies host keys (default ~/.ssh/known_hosts); repeat for several")
 	fs.StringVar(&f.privateKey, "private-key", "", "SSH private key `FILE` for hosts whose inventory sets no ansible_ssh_private_key_file")
@@ -117,6 +129,64 @@ func runPlaybook(ctx context.Context, drain <-chan struct{}, args []string, stdo
 	fs.StringVar(&f.passwordFile, "password-file", "", "`FILE` whose first line is the SSH password for hosts whose inventory sets no ansible_password")
 	fs.StringVar(&f.becomePassEnv, "become-password-env", "", "environment `VARIABLE` holding the sudo password for become, for hosts whose inventory sets no ansible_become_password")
 	fs.StringVar(&f.becomePassFile, "become-password-file", "", "`FILE` whose first line is the sudo password for become, for hosts whose inventory sets no ansible_become_password")
+	f.ops.addFlags(fs)
+}
+
+// validate checks the common flags' values; command names the command
+// in messages.
+func (f *runFlags) validate(stderr io.Writer, command string) bool {
+	if f.forks < 1 {
+		fmt.Fprintf(stderr, "%s: --forks %d must be at least 1\n", command, f.forks)
+		return false
+	}
+	if f.connectRetries < 0 || f.connectTimeout <= 0 || f.hostTimeout < 0 {
+		fmt.Fprintf(stderr, "%s: invalid --connect-retries %d, --connect-timeout %v or --host-timeout %v: want retries of 0 or more, a positive connect timeout and a host timeout of 0 or more\n",
+			command, f.connectRetries, f.connectTimeout, f.hostTimeout)
+		return false
+	}
+	return true
+}
+
+// options returns the run options that the flags set. access holds what
+// accessOptions read.
+func (f *runFlags) options(inv *inventory.Inventory, access playbook.Options, drain <-chan struct{}, stdout, stderr io.Writer) playbook.Options {
+	opts := playbook.Options{
+		Inventory:         inv,
+		Limit:             f.limit,
+		Check:             f.check,
+		Diff:              f.diff,
+		Forks:             f.forks,
+		KnownHostsFiles:   f.knownHosts,
+		AcceptNewHostKeys: f.acceptNewHostKeys,
+		PrivateKey:        f.privateKey,
+		ConnectTimeout:    access.ConnectTimeout,
+		SSHConfig:         access.SSHConfig,
+		Keys:              access.Keys,
+		Password:          access.Password,
+		BecomePassword:    access.BecomePassword,
+		ConnectRetries:    f.connectRetries,
+		HostTimeout:       f.hostTimeout,
+		Drain:             drain,
+		ExpiryWindow:      f.expiry.runWindow(),
+		Shard:             f.ops.shard.Shard,
+		Out:               stdout,
+		Quiet:             f.ops.quiet,
+	}
+	f.ops.setDisplay(&opts, stdout, stderr)
+	return opts
+}
+
+func runPlaybook(ctx context.Context, drain <-chan struct{}, args []string, stdout, stderr io.Writer) int {
+	f := newRunFlags()
+	fs := flag.NewFlagSet("regtrust run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Var(&f.inventories, "i", "inventory `FILE` or folder in Ansible YAML or INI format; repeat to merge several")
+	fs.Var(&f.inventories, "inventory", "same as -i")
+	fs.BoolVar(&f.check, "check", false, "report what would change without changing any host")
+	fs.StringVar(&f.limit, "limit", "", "run only on hosts that also match this host `PATTERN`")
+	fs.StringVar(&f.ops.plan, "plan", "", "check (as --check does) and save the planned changes and each host's state to `FILE`, for regtrust apply")
+	fs.Var(&f.ops.shard, "shard", "run only on share `K/N` of the selected hosts (K from 0 to N-1), chosen by a hash of each host name")
+	f.addCommonFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: regtrust run PLAYBOOK -i INVENTORY [options]\n\nOptions:")
 		fs.PrintDefaults()
@@ -137,66 +207,77 @@ func runPlaybook(ctx context.Context, drain <-chan struct{}, args []string, stdo
 		fmt.Fprintln(stderr, "regtrust run: no inventory given; add -i INVENTORY")
 		return exitError
 	}
-	if f.forks < 1 {
-		fmt.Fprintf(stderr, "regtrust run: --forks %d must be at least 1\n", f.forks)
+	if !f.validate(stderr, "regtrust run") {
 		return exitError
 	}
-	if f.connectRetries < 0 || f.connectTimeout <= 0 || f.hostTimeout < 0 {
-		fmt.Fprintf(stderr, "regtrust run: invalid --connect-retries %d, --connect-timeout %v or --host-timeout %v: want retries of 0 or more, a positive connect timeout and a host timeout of 0 or more\n",
-			f.connectRetries, f.connectTimeout, f.hostTimeout)
-		return exitError
+	if f.ops.plan != "" {
+		f.check = true
 	}
 	access, err := accessOptions(fs, &f, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "regtrust: %v\n", err)
 		return exitError
 	}
+	unlock, status, ok := f.ops.lockRun(stderr)
+	if !ok {
+		return status
+	}
+	defer unlock()
 
 	pb, err := playbook.Load(positional[0])
 	if err != nil {
-		fmt.Fprintf(stderr, "regtrust: %v\n", err)
-		return exitError
+		return f.ops.startFailed(stderr, positional[0], err)
 	}
 	inv, err := inventory.Load(f.inventories...)
 	if err != nil {
-		fmt.Fprintf(stderr, "regtrust: %v\n", err)
-		return exitError
+		return f.ops.startFailed(stderr, positional[0], err)
 	}
-	for _, w := range inv.Warnings() {
-		fmt.Fprintf(stderr, "warning: %s\n", w)
+	if !f.ops.quiet {
+		for _, w := range inv.Warnings() {
+			fmt.Fprintf(stderr, "warning: %s\n", w)
+		}
 	}
-	rep, err := playbook.Run(ctx, pb, playbook.Options{
-		Inventory:         inv,
-		Limit:             f.limit,
-		Check:             f.check,
-		Diff:              f.diff,
-		Forks:             f.forks,
-		KnownHostsFiles:   f.knownHosts,
-		AcceptNewHostKeys: f.acceptNewHostKeys,
-		PrivateKey:        f.privateKey,
-		ConnectTimeout:    access.ConnectTimeout,
-		SSHConfig:         access.SSHConfig,
-		Keys:              access.Keys,
-		Password:          access.Password,
-		BecomePassword:    access.BecomePassword,
-		ConnectRetries:    f.connectRetries,
-		HostTimeout:       f.hostTimeout,
-		Drain:             drain,
-		ExpiryWindow:      f.expiry.runWindow(),
-		Out:               stdout,
-	})
+	opts := f.options(inv, access, drain, stdout, stderr)
+	rep, err := playbook.Run(ctx, pb, opts)
 	if err != nil {
-		fmt.Fprintf(stderr, "regtrust: %v\n", err)
-		return exitError
+		return f.ops.startFailed(stderr, pb.File, err)
 	}
-	rep.PrintRecap(stdout)
-	if f.report != "" {
-		if err := rep.WriteJSON(f.report); err != nil {
+	if f.ops.plan != "" {
+		plan, err := playbook.NewPlan(pb, f.inventories, opts, rep)
+		if err == nil {
+			err = plan.Write(f.ops.plan)
+		}
+		if err != nil {
 			fmt.Fprintf(stderr, "regtrust: %v\n", err)
 			return exitError
 		}
 	}
-	return exitStatus(rep, f.detailedExitCode)
+	return f.finish(rep, pb.File, stdout, stderr)
+}
+
+// finish prints the recap and writes the report and metrics of a run
+// that started, and returns the exit status.
+func (f *runFlags) finish(rep *playbook.Report, playbookFile string, stdout, stderr io.Writer) int {
+	switch {
+	case !f.ops.quiet:
+		rep.PrintRecap(stdout)
+	case rep.Totals.Changes > 0 || rep.Totals.Failed+rep.Totals.Unreachable+rep.Totals.NotRun > 0:
+		rep.PrintTotals(stdout)
+	}
+	status := exitStatus(rep, f.detailedExitCode)
+	if f.report != "" {
+		if err := rep.WriteJSON(f.report); err != nil {
+			fmt.Fprintf(stderr, "regtrust: %v\n", err)
+			status = exitError
+		}
+	}
+	if f.ops.metrics != "" {
+		if err := rep.WriteMetrics(f.ops.metrics, playbookFile); err != nil {
+			fmt.Fprintf(stderr, "regtrust: %v\n", err)
+			status = exitError
+		}
+	}
+	return status
 }
 
 // accessOptions reads the ssh config and the secrets that the flags
