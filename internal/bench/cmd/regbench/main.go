@@ -17,6 +17,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -110,7 +111,8 @@ func run(ctx context.Context, o options) error {
 	for _, h := range l.Hosts {
 		ports = append(ports, strconv.Itoa(h.Port))
 	}
-	regtrustArgs := []string{"run", playbook, "-i", l.Inventory, "--known-hosts", l.KnownHosts, "--forks", strconv.Itoa(o.forks)}
+	reportFile := filepath.Join(work, "report.json")
+	regtrustArgs := []string{"run", playbook, "-i", l.Inventory, "--known-hosts", l.KnownHosts, "--forks", strconv.Itoa(o.forks), "--report", reportFile}
 	for round := 1; round <= o.rounds; round++ {
 		steps := []struct {
 			name  string
@@ -161,11 +163,42 @@ func run(ctx context.Context, o options) error {
 			if err != nil {
 				return fmt.Errorf("round %d, %s: %w", round, step.name, err)
 			}
+			if step.name == "apply" || step.name == "no-change" {
+				if err := checkReport(reportFile, o.hosts, step.name == "apply"); err != nil {
+					return fmt.Errorf("round %d, %s: %w", round, step.name, err)
+				}
+			}
 			results[step.name] = append(results[step.name], s)
 		}
 		fmt.Printf("round %d done\n", round)
 	}
 	printResults(o, results)
+	return nil
+}
+
+// checkReport makes sure a timed run did the work: every host is in the
+// report, none failed, and each changed (apply) or none did (no-change).
+func checkReport(file string, hosts int, apply bool) error {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return err
+	}
+	var r struct {
+		Totals struct {
+			Hosts, OK, Changed, Failed, Unreachable int
+		} `json:"totals"`
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return fmt.Errorf("parse %s: %w", file, err)
+	}
+	t := r.Totals
+	want := t.OK == hosts
+	if apply {
+		want = t.Changed == hosts
+	}
+	if t.Hosts != hosts || t.Failed+t.Unreachable > 0 || !want {
+		return fmt.Errorf("report totals %+v for %d hosts; want every host reported and %s", t, hosts, map[bool]string{true: "changed", false: "ok"}[apply])
+	}
 	return nil
 }
 
