@@ -70,6 +70,9 @@ type Options struct {
 	// ConnectRetries is how many more times an unreachable host is
 	// dialed; see sshx.Config.ConnectRetries.
 	ConnectRetries int
+	// FetchTimeout bounds the TLS handshake that fetches a registry's CA;
+	// 0 means DefaultFetchTimeout.
+	FetchTimeout time.Duration
 	// HostTimeout bounds all the work on one host, from connecting to
 	// the last handler, so a host that hangs cannot hold up the run;
 	// 0 means no bound.
@@ -141,6 +144,18 @@ func (o *Options) dialer() DialFunc {
 	}
 }
 
+// DefaultFetchTimeout bounds fetching one registry's CA when Options sets
+// no FetchTimeout. A registry that accepts the TCP connection and never
+// answers would otherwise hold the run, and with --lock every later run.
+const DefaultFetchTimeout = 30 * time.Second
+
+func (o *Options) fetchTimeout() time.Duration {
+	if o.FetchTimeout > 0 {
+		return o.FetchTimeout
+	}
+	return DefaultFetchTimeout
+}
+
 // hostPlan is the work for one host: the plays that select it and how to
 // reach it.
 type hostPlan struct {
@@ -178,7 +193,21 @@ func Run(ctx context.Context, pb *Playbook, opts Options) (*Report, error) {
 	}
 	conns := newConnPool(opts.dialer())
 	defer conns.closeAll()
-	warnings, err := resolveRegistries(ctx, pb, plans, &opts, conns, notes)
+	// No host has started while CAs are resolved, so an interrupt then
+	// stops the run at once.
+	resolveCtx, stopResolve := context.WithCancel(ctx)
+	defer stopResolve()
+	go func() {
+		select {
+		case <-opts.Drain:
+			stopResolve()
+		case <-resolveCtx.Done():
+		}
+	}()
+	// Warnings about CAs reach the output even with Quiet, because an
+	// expiring CA is what a scheduled run must report.
+	warnings, err := resolveRegistries(resolveCtx, pb, plans, &opts, conns, notes, out)
+	stopResolve()
 	if err != nil {
 		return nil, err
 	}
@@ -275,6 +304,14 @@ func planHosts(pb *Playbook, opts *Options, out io.Writer) ([]*hostPlan, error) 
 			plans = append(plans, plan)
 		}
 	}
+	// An empty shard is normal: a small inventory split into many shares.
+	if len(plans) == 0 && opts.Plan == nil && opts.Shard.Count == 0 {
+		limit := ""
+		if opts.Limit != "" {
+			limit = fmt.Sprintf(" with --limit %q", opts.Limit)
+		}
+		return nil, fmt.Errorf("no host of the inventory matched the plays' hosts%s; check the host and group names", limit)
+	}
 	if len(plans) == 0 {
 		fmt.Fprintln(out, "warning: no host matched; nothing to do")
 	}
@@ -315,7 +352,7 @@ func knownHostsFiles(opts *Options) ([]string, error) {
 // registry fetched through a host (via) uses that host's connection from
 // conns, which the host's own tasks use later. It returns the warnings
 // about the CAs, each naming its registry.
-func resolveRegistries(ctx context.Context, pb *Playbook, plans []*hostPlan, opts *Options, conns *connPool, out io.Writer) ([]string, error) {
+func resolveRegistries(ctx context.Context, pb *Playbook, plans []*hostPlan, opts *Options, conns *connPool, out, warnOut io.Writer) ([]string, error) {
 	used := map[*Play]bool{}
 	for _, plan := range plans {
 		for _, p := range plan.plays {
@@ -345,11 +382,17 @@ func resolveRegistries(ctx context.Context, pb *Playbook, plans []*hostPlan, opt
 						return nil, fmt.Errorf("%s: play %q: registry %s: %w", pb.File, play.Name, r.Name, err)
 					}
 				}
-				if err := tasks.ResolveCA(ctx, r, dial, opts.expiryWindow(), opts.now()); err != nil {
+				fetchCtx, cancel := context.WithTimeoutCause(ctx, opts.fetchTimeout(), fmt.Errorf("registry %s did not complete the TLS handshake within %s", r.Address, opts.fetchTimeout()))
+				err := tasks.ResolveCA(fetchCtx, r, dial, opts.expiryWindow(), opts.now())
+				if err != nil && fetchCtx.Err() != nil {
+					err = fmt.Errorf("%w (%v)", err, context.Cause(fetchCtx))
+				}
+				cancel()
+				if err != nil {
 					return nil, fmt.Errorf("%s: play %q: %w", pb.File, play.Name, err)
 				}
 				done[key] = r
-				printCA(out, r)
+				printCA(out, warnOut, r)
 				for _, w := range r.Warnings {
 					warnings = append(warnings, fmt.Sprintf("registry %s: %s", r.Name, w))
 				}
@@ -413,13 +456,13 @@ func registryInUse(p *Play, r *tasks.Registry) bool {
 // printCA shows the CA a registry resolved to. Without a pin the
 // fingerprint is printed with the line that pins it, because a CA taken
 // from the registry's own handshake is trust on first use.
-func printCA(out io.Writer, r *tasks.Registry) {
+func printCA(out, warnOut io.Writer, r *tasks.Registry) {
 	fmt.Fprintf(out, "registry %s (%s): CA %q, SHA256 %s, from %s\n", r.Name, r.Address, r.CA.Cert.Subject.String(), r.CA.SHA256, r.CASource)
 	for _, ca := range r.CAs[1:] {
 		fmt.Fprintf(out, "registry %s (%s): also CA %q, SHA256 %s\n", r.Name, r.Address, ca.Cert.Subject.String(), ca.SHA256)
 	}
 	for _, w := range r.Warnings {
-		fmt.Fprintf(out, "warning: registry %s: %s\n", r.Name, w)
+		fmt.Fprintf(warnOut, "warning: registry %s: %s\n", r.Name, w)
 	}
 	if r.Pin == "" {
 		fmt.Fprintf(out, "registry %s is not pinned; after checking the fingerprint, add under it:\n  ca_sha256: %q\n", r.Name, r.CA.SHA256)

@@ -424,3 +424,64 @@ func TestRunHostileVariablesAreQuoted(t *testing.T) {
 		t.Errorf("host %s with no ca.crt at %q; want it written there or the host failed\n%s", rep.Hosts[0].Status, ca, out)
 	}
 }
+
+func TestRunFetchTimeoutEndsHangingRegistry(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	// The registry accepts connections and never answers.
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	f := newFleet(t, 1, "")
+	pb := fmt.Sprintf("- hosts: all\n  registries:\n    hung: {address: \"%s\"}\n  tasks:\n    - fetch_ca: {registry: hung}\n    - place_docker_cert: {registry: hung}\n", l.Addr())
+	parsed, err := Parse(filepath.Join(t.TempDir(), "site.yml"), []byte(pb))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := inventory.Load(f.inventory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := Run(context.Background(), parsed, Options{Inventory: inv, KnownHostsFiles: []string{f.known}, FetchTimeout: time.Second})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "did not complete the TLS handshake within 1s") {
+			t.Errorf("error = %v; want the fetch timeout named", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Run still waits for a registry that never answers")
+	}
+	if n := f.conns(); n != 0 {
+		t.Errorf("%d host connections opened; want none", n)
+	}
+}
+
+func TestRunNoHostMatchedIsAnError(t *testing.T) {
+	caPEM, _ := testCAPEM(t, "Lab Root")
+	f := newFleet(t, 1, "")
+	pb, err := Parse(filepath.Join(t.TempDir(), "site.yml"), []byte(sitePlaybook(caPEM)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inv, err := inventory.Load(f.inventory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Run(context.Background(), pb, Options{Inventory: inv, KnownHostsFiles: []string{f.known}, Limit: "nodee1"})
+	if err == nil || !strings.Contains(err.Error(), `--limit "nodee1"`) {
+		t.Errorf("error = %v; want one naming the --limit that matched nothing", err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/regtrust/regtrust/internal/certs"
 	"github.com/regtrust/regtrust/internal/sshtest"
@@ -142,7 +143,8 @@ func TestRunPlayVarsOverrideInventory(t *testing.T) {
 func TestRunReportsExpiryWarnings(t *testing.T) {
 	// testpki certificates expire a day after they are made, inside the
 	// default window of 30 days.
-	caPEM, _ := testCAPEM(t, "Short Lived Root")
+	_, caData := testpki.NewCAValidFor(t, "Short Lived Root", 24*time.Hour)
+	caPEM := string(caData)
 	f := newFleet(t, 1, "")
 	rep, out, err := f.run(t, sitePlaybook(caPEM), true)
 	if err != nil {

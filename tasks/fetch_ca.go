@@ -132,7 +132,7 @@ func ResolveCA(ctx context.Context, r *Registry, dial DialFunc, window time.Dura
 		}
 	}
 	if r.CAPEM != "" || r.CAFile != "" {
-		warnings, err := checkGivenCAs(cas)
+		warnings, err := checkGivenCAs(cas, now)
 		if err != nil {
 			return fmt.Errorf("registry %s: %s: %w", r.Name, r.CASource, err)
 		}
@@ -157,10 +157,19 @@ func ResolveCA(ctx context.Context, r *Registry, dial DialFunc, window time.Dura
 // CA, and the file should hold that CA instead. A self-signed certificate
 // without the CA flag is a registry's whole chain; it is accepted with a
 // warning, because trusting it breaks when it is renewed.
-func checkGivenCAs(cas []certs.CA) ([]string, error) {
+//
+// An expired CA, or one not valid yet, is rejected too: no client
+// verifies a chain through it, so placing it could not fix a pull.
+func checkGivenCAs(cas []certs.CA, now time.Time) ([]string, error) {
 	var warnings []string
 	for _, ca := range cas {
 		c := ca.Cert
+		if now.After(c.NotAfter) {
+			return nil, fmt.Errorf("CA certificate %q expired on %s; get the renewed CA from the registry's operators", c.Subject.String(), c.NotAfter.UTC().Format("2006-01-02"))
+		}
+		if now.Before(c.NotBefore) {
+			return nil, fmt.Errorf("CA certificate %q is not valid before %s; check the controller's clock or the certificate", c.Subject.String(), c.NotBefore.UTC().Format("2006-01-02 15:04 MST"))
+		}
 		if c.IsCA {
 			continue
 		}

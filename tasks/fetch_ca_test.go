@@ -63,8 +63,7 @@ func TestResolveCAFileWithSeveralCAs(t *testing.T) {
 }
 
 func TestResolveCAExpiryWarning(t *testing.T) {
-	// testpki certificates expire a day after they are made.
-	_, caPEM := testpki.NewCA(t, "Short Lived Root")
+	_, caPEM := testpki.NewCAValidFor(t, "Short Lived Root", 24*time.Hour)
 	tests := []struct {
 		name        string
 		window      time.Duration

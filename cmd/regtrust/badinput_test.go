@@ -8,6 +8,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"fmt"
+	"github.com/regtrust/regtrust/internal/testpki"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -68,6 +69,13 @@ func issuedCert(t *testing.T) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
 
+// expiredCA makes a CA certificate that expired an hour ago.
+func expiredCA(t *testing.T) []byte {
+	t.Helper()
+	_, data := testpki.NewCAValidFor(t, "Expired Root", -time.Minute)
+	return data
+}
+
 // TestBadInputContactsNoHost runs the command with each class of bad
 // input against a host that counts connections. Every case must exit 1
 // with a message that names the bad value, before any connection.
@@ -93,6 +101,7 @@ func TestBadInputContactsNoHost(t *testing.T) {
 		"client.key":        leafKey,
 		"bad-inventory.yml": []byte("all:\n  hosts: [node1]\n"),
 		"empty.yml":         nil,
+		"expired.pem":       expiredCA(t),
 	}
 	for name, data := range files {
 		os.WriteFile(filepath.Join(dir, name), data, 0o600)
@@ -127,6 +136,9 @@ func TestBadInputContactsNoHost(t *testing.T) {
 		{"ca-garbage", reg(`address: gitlab.ltc, ca_file: garbage.pem`), nil, "garbage.pem"},
 		{"ca-private-key", reg(`address: gitlab.ltc, ca_file: key.pem`), nil, "private key"},
 		{"ca-not-a-ca", reg(`address: gitlab.ltc, ca_file: issued.pem`), nil, "is not a CA certificate"},
+		{"ca-expired", reg(`address: gitlab.ltc, ca_file: expired.pem`), nil, "expired on"},
+		{"report-folder-missing", "- hosts: all\n  tasks: []\n", []string{"--report", "/nonexistent/folder/report.json"}, "--report /nonexistent/folder/report.json"},
+		{"limit-matches-nothing", "- hosts: all\n  tasks: []\n", []string{"--limit", "nodee1"}, `--limit "nodee1"`},
 		{"client-mismatch", reg(`address: gitlab.ltc, ca_pem: "` + strings.ReplaceAll(string(files["leaf.pem"]), "\n", `\n`) + `", client_cert: client.cert, client_key: client.key`), nil, "client"},
 		{"bad-inventory", "- hosts: all\n  tasks: []\n", []string{"-i", filepath.Join(dir, "bad-inventory.yml")}, "bad-inventory.yml"},
 		{"empty-inventory", "- hosts: all\n  tasks: []\n", []string{"-i", filepath.Join(dir, "empty.yml")}, "empty.yml"},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -210,6 +211,12 @@ func runPlaybook(ctx context.Context, drain <-chan struct{}, args []string, stdo
 	if !f.validate(stderr, "regtrust run") {
 		return exitError
 	}
+	for _, out := range []struct{ flag, file string }{{"--report", f.report}, {"--metrics", f.ops.metrics}, {"--plan", f.ops.plan}} {
+		if err := checkWritable(out.file); err != nil {
+			fmt.Fprintf(stderr, "regtrust run: %s %s: %v; give a file in a folder that exists and is writable\n", out.flag, out.file, err)
+			return exitError
+		}
+	}
 	if f.ops.plan != "" {
 		f.check = true
 	}
@@ -348,4 +355,19 @@ func exitStatus(rep *playbook.Report, detailed bool) int {
 		status |= exitFailures
 	}
 	return status
+}
+
+// checkWritable makes sure a file can be created in the folder of file, so
+// that an output the run ends with cannot fail after hosts were changed.
+// An empty name is not checked.
+func checkWritable(file string) error {
+	if file == "" {
+		return nil
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(file), ".regtrust-check-*")
+	if err != nil {
+		return err
+	}
+	tmp.Close()
+	return os.Remove(tmp.Name())
 }

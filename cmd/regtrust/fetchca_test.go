@@ -34,7 +34,9 @@ func TestFetchCAThroughHost(t *testing.T) {
 	address := fmt.Sprintf("%s:%d", hiddenName, reg.Port)
 	fingerprint := certs.Fingerprint(reg.CA)
 
-	code, out, errOut := runCLI("fetch-ca", address, "--via", "node1", "-i", inv, "--known-hosts", known)
+	// The test registry's root is valid for a year; a window longer
+	// than that shows the expiry warning.
+	code, out, errOut := runCLI("fetch-ca", address, "--via", "node1", "-i", inv, "--known-hosts", known, "--expiry-warning", "400d")
 	if code != 0 {
 		t.Fatalf("exit %d; want 0\n%s%s", code, out, errOut)
 	}

@@ -158,7 +158,7 @@ func TestIntermediateChainAndFamilies(t *testing.T) {
 		t.Fatalf("node1: pull before the run: succeeded=%v, output %q; want %q", ok, out, x509UnknownAuthority)
 	}
 
-	res := c.run(t, pb)
+	res := c.run(t, pb, "--expiry-warning", "120d")
 	if res.exit != 0 {
 		t.Fatalf("exit = %d; want 0", res.exit)
 	}
@@ -179,8 +179,8 @@ func TestIntermediateChainAndFamilies(t *testing.T) {
 		}
 	})
 	t.Run("expiry-warning-in-report", func(t *testing.T) {
-		// Lab certificates are valid for a week, inside the default
-		// window of 30 days.
+		// Lab certificates are valid for 90 days, inside the window of
+		// 120 days this run sets.
 		var expiring []string
 		for _, w := range res.report.Warnings {
 			if strings.Contains(w, "expires on") {

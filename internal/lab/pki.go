@@ -64,8 +64,9 @@ type pki struct {
 }
 
 // certValidity is how long lab certificates stay valid. A lab lives
-// for minutes; a week leaves room for clock skew and long debugging.
-const certValidity = 7 * 24 * time.Hour
+// for minutes, but certificates close to expiry make regtrust warn on
+// every run, so they last longer than its default 30-day warning window.
+const certValidity = 90 * 24 * time.Hour
 
 // newPKI generates fresh keys and certificates for a registry that
 // listens on ip.

@@ -15,16 +15,29 @@ import (
 )
 
 // NewCA returns a self-signed CA certificate named cn, valid from an hour
-// ago for a day, and its PEM encoding.
+// ago for a year, and its PEM encoding. A year keeps expiry warnings out
+// of tests that are not about expiry.
 func NewCA(t testing.TB, cn string) (*x509.Certificate, []byte) {
 	t.Helper()
-	cert, _ := newCA(t, cn)
+	return NewCAValidFor(t, cn, 365*24*time.Hour)
+}
+
+// NewCAValidFor is NewCA with a validity that ends after d, for tests of
+// expiry warnings.
+func NewCAValidFor(t testing.TB, cn string, d time.Duration) (*x509.Certificate, []byte) {
+	t.Helper()
+	cert, _ := newCAValidFor(t, cn, d)
 	return cert, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
 }
 
 // newCA returns a self-signed CA certificate named cn, valid from an hour
-// ago for a day, and its key.
+// ago for a year, and its key.
 func newCA(t testing.TB, cn string) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	return newCAValidFor(t, cn, 365*24*time.Hour)
+}
+
+func newCAValidFor(t testing.TB, cn string, d time.Duration) (*x509.Certificate, *ecdsa.PrivateKey) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -38,7 +51,7 @@ func newCA(t testing.TB, cn string) (*x509.Certificate, *ecdsa.PrivateKey) {
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: cn},
 		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
+		NotAfter:              time.Now().Add(d),
 		IsCA:                  true,
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign,
