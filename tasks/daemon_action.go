@@ -34,7 +34,6 @@ type actPlan struct {
 	command string
 	// pidFunction defines the shell function current_pid.
 	pidFunction     string
-	oldPID          int
 	allowContainers bool
 	wait            time.Duration
 	work            daemonWork
@@ -81,7 +80,6 @@ func newActPlan(t *Target, d dockerdState, action string) (*actPlan, error) {
 		action:          action,
 		command:         cmd,
 		pidFunction:     pidFunction(pidfile),
-		oldPID:          d.pid,
 		allowContainers: allow,
 		wait:            wait,
 		work:            t.daemon,
@@ -141,8 +139,11 @@ if [ "${1:-0}" -gt 0 ] 2>/dev/null && [ "${2:-false}" != true ]; then emit conta
 `, containersStatus)
 	}
 	// The command runs in a subshell, so that an exit in a custom
-	// command ends only the command.
-	fmt.Fprintf(&b, `out=$(mktemp) || exit 1
+	// command ends only the command. The process it replaces is the one
+	// that runs now, which an earlier restart of the run may have made.
+	fmt.Fprintf(&b, `old_pid=$(current_pid)
+emit old_pid "$old_pid"
+out=$(mktemp) || exit 1
 if ! ( %s
 ) </dev/null >"$out" 2>&1; then
   emit output "$(tail -n 20 "$out")"; rm -f "$out"; exit %d
@@ -163,8 +164,8 @@ rm -f "$out"
 func (p *actPlan) waitLoop(expectations bool) string {
 	var checks strings.Builder
 	if expectations && p.action == "restart" {
-		fmt.Fprintf(&checks, `    if [ "$pid" = %d ]; then ready=no; last="dockerd still runs as pid $pid, the process from before the restart"; fi
-`, p.oldPID)
+		checks.WriteString(`    if [ "$pid" = "$old_pid" ]; then ready=no; last="dockerd still runs as pid $pid, the process from before the restart"; fi
+`)
 	}
 	if expectations {
 		for _, name := range p.work.InsecureAdded {
@@ -368,7 +369,7 @@ func withoutInfo(output string) string {
 func (p *actPlan) describeSuccess(rep report) string {
 	parts := []string{"dockerd responds as pid " + rep.text("pid")}
 	if p.action == "restart" {
-		parts[0] += fmt.Sprintf(" (was %d)", p.oldPID)
+		parts[0] += " (was " + rep.text("old_pid") + ")"
 	}
 	if len(p.work.InsecureAdded) > 0 {
 		parts = append(parts, "docker info lists "+strings.Join(p.work.InsecureAdded, ", ")+" as insecure")

@@ -227,6 +227,32 @@ func TestRestartDockerReloads(t *testing.T) {
 	}
 }
 
+func TestRestartDockerReloadsCurrentDaemon(t *testing.T) {
+	f := newFakeDocker(t)
+	gathered := f.startDaemon()
+	f.writeFile(f.daemonJSON, "{\"debug\": true}\n", 0o644)
+	f.writeFile(filepath.Join(f.state, "next-insecure"), "legacy.example:5000 ", 0o644)
+	task := buildTask(t, DaemonJSONName, `{registries: ["legacy.example:5000"]}`)
+	handler := buildTask(t, RestartDockerName, "")
+	run := newDaemonRun(t, f.vars(), true, task, handler)
+	if _, err := run.step(task, RestartDockerName); err != nil {
+		t.Fatal(err)
+	}
+	// An earlier handler of the run restarted dockerd after the gather.
+	current := f.startDaemon()
+	res, err := run.step(handler)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(res.Message, "reload dockerd") {
+		t.Errorf("message = %q; want a reload", res.Message)
+	}
+	hups := strings.Fields(readFile(t, filepath.Join(f.state, "hup")))
+	if !slices.Equal(hups, []string{strconv.Itoa(current)}) {
+		t.Errorf("SIGHUP went to pids %q; want only the running dockerd %d, not %d from the gather", hups, current, gathered)
+	}
+}
+
 func TestRestartDockerReloadNotTaken(t *testing.T) {
 	f := newFakeDocker(t)
 	f.startDaemon()

@@ -110,6 +110,14 @@ func (f *fakeDocker) vars() mapVars {
 	}
 }
 
+// fakeDaemonScript is the fake daemon. On SIGHUP it appends its pid to
+// the state folder's "hup" file and takes "next-insecure" as its
+// insecure registries, as dockerd reloads its configuration.
+const fakeDaemonScript = `#!/bin/sh
+trap 'echo $$ >> "$FAKE_DOCKER_STATE/hup"; cp "$FAKE_DOCKER_STATE/next-insecure" "$FAKE_DOCKER_STATE/insecure" 2>/dev/null' HUP
+while :; do sleep 1 & wait $!; done
+`
+
 // startDaemon starts a fake daemon process with args on its command line
 // and records its pid in the pid file. Its command line is the shell,
 // the script and args, so args follow a word that is not a flag, as the
@@ -117,7 +125,7 @@ func (f *fakeDocker) vars() mapVars {
 func (f *fakeDocker) startDaemon(args ...string) int {
 	f.t.Helper()
 	script := filepath.Join(f.dir, "bin", "fake-dockerd")
-	f.writeFile(script, "#!/bin/sh\nwhile :; do sleep 1; done\n", 0o755)
+	f.writeFile(script, fakeDaemonScript, 0o755)
 	cmd := exec.Command(script, args...)
 	if err := cmd.Start(); err != nil {
 		f.t.Fatal(err)

@@ -62,6 +62,8 @@ func (restartDocker) CheckApply(ctx context.Context, t *Target, apply bool) (Res
 	if err != nil {
 		return Result{}, err
 	}
+	// NOTE: without a docker CLI on the host the count is unknown, and
+	// the restart goes ahead.
 	if action == "restart" && !plan.allowContainers && d.containers > 0 && !d.liveRestore {
 		return Result{}, containersRunningError(d.containers, reasons)
 	}
@@ -114,13 +116,15 @@ func containersRunningError(n int, reasons []string) error {
 // dockerd: the host variable docker_restart_command or
 // docker_reload_command when set, else the service manager's command. A
 // reload without systemd or OpenRC sends SIGHUP to the running dockerd,
-// which is what their reload does.
+// which is what their reload does. The command runs after the scripts'
+// current_pid function is defined, so SIGHUP goes to the dockerd that
+// runs then, even when an earlier handler of the run restarted it.
 func serviceCommand(t *Target, d dockerdState, action string) (string, error) {
 	custom, err := t.Var("docker_"+action+"_command", "")
 	if err != nil || custom != "" {
 		return custom, err
 	}
-	hup := fmt.Sprintf("kill -HUP %d", d.pid)
+	hup := `kill -HUP "$(current_pid)"`
 	switch d.manager {
 	case "systemd":
 		return "systemctl " + action + " docker.service", nil
