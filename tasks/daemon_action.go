@@ -40,7 +40,6 @@ type actPlan struct {
 	// caBundle is the OS trust store's bundle, or "" when unknown.
 	caBundle   string
 	certsDir   string
-	validate   bool
 	manager    string
 	logFile    string
 	daemonJSON *daemonJSONChange
@@ -84,7 +83,6 @@ func newActPlan(t *Target, d dockerdState, action string) (*actPlan, error) {
 		wait:            wait,
 		work:            t.daemon,
 		certsDir:        certsDir,
-		validate:        d.validate,
 		manager:         d.manager,
 		logFile:         logFile,
 		daemonJSON:      t.daemon.DaemonJSON,
@@ -251,7 +249,7 @@ func (p *actPlan) rollbackScript() string {
 	var b strings.Builder
 	b.WriteString(scriptPrelude)
 	b.WriteString(p.pidFunction)
-	if j := p.daemonJSON; j != nil && p.validate {
+	if j := p.daemonJSON; j != nil {
 		fmt.Fprintf(&b, "emit validate \"$(%s %s 2>&1)\"\n", validateCommand, shellQuote(j.Path))
 	}
 	switch {

@@ -128,11 +128,7 @@ func (d *daemonJSONInsecure) CheckApply(ctx context.Context, t *Target, apply bo
 	}
 
 	backup := p + backupSuffix
-	opts := []WriteOption{WithBackup(backup)}
-	if dockerd.validate {
-		opts = append(opts, WithCheck(validateCommand))
-	}
-	t.WriteFile(p, out, mode, opts...)
+	t.WriteFile(p, out, mode, WithBackup(backup), WithCheck("dockerd --validate", validateCommand))
 	if err := t.noteDaemonJSON(p, backup, st.Exists, before, out); err != nil {
 		return Result{}, err
 	}
@@ -151,12 +147,15 @@ func (d *daemonJSONInsecure) CheckApply(ctx context.Context, t *Target, apply bo
 // beside it so that a failed restart can be rolled back.
 const backupSuffix = ".regtrust-backup"
 
-// validateCommand checks a daemon configuration file without starting
-// anything. dockerd has --validate since Docker 23.0.
-// NOTE: Debian 12's docker.io (dockerd 20.10) lacks it. There regtrust
-// relies on its own JSON and flag checks, and on rolling back a restart
-// that fails.
-const validateCommand = "dockerd --validate --config-file"
+// validateCommand checks the daemon configuration file given as its
+// last argument without starting anything, with dockerd --validate, which
+// dockerd has since Docker 23.0. Where dockerd lacks it, the command
+// accepts the file; asking dockerd --help at write time keeps that
+// question out of every run's gather command.
+// NOTE: Debian 12's docker.io (dockerd 20.10) lacks --validate. There
+// regtrust relies on its own JSON and flag checks, and on rolling back a
+// restart that fails.
+const validateCommand = `sh -c 'if command -v dockerd >/dev/null 2>&1 && dockerd --help 2>&1 | grep -q -e --validate; then exec dockerd --validate --config-file "$1"; fi' validate`
 
 // checkDockerdReads rejects a new daemon.json that dockerd would fail to
 // start with or would never read. The first sets a key that dockerd is

@@ -44,10 +44,10 @@ var envFiles = []struct {
 
 // dockerdScript prints one line per fact about dockerd. The facts are its
 // process id (0 when it does not run), the service manager, the running
-// dockerd's command line, the systemd unit with its drop-ins, and the
-// environment files that can carry flags. Then come whether dockerd has
-// --validate, and the number of running containers with the live-restore
-// setting. Binary values are in base64, so each fact stays on one line.
+// dockerd's command line, the systemd unit with its drop-ins, the
+// environment files that can carry flags, and the number of running
+// containers with the live-restore setting. Binary values are in base64,
+// so each fact stays on one line.
 func dockerdScript(pidfile, manager string) string {
 	var b strings.Builder
 	b.WriteString(`b64() { base64 | tr -d '\n'; }
@@ -76,7 +76,6 @@ fi
 for f in $files; do
   if [ -f "$f" ] && [ -r "$f" ]; then echo "envfile $(printf %%s "$f" | b64) $(b64 < "$f")"; fi
 done
-if command -v dockerd >/dev/null 2>&1 && dockerd --help 2>&1 | grep -q -e '--validate'; then echo "validate yes"; else echo "validate no"; fi
 if [ "$pid" != 0 ] && command -v docker >/dev/null 2>&1; then
   info=$(bounded docker info --format '{{.ContainersRunning}} {{.LiveRestoreEnabled}}' 2>/dev/null) && echo "info $info"
 fi
@@ -102,9 +101,6 @@ type dockerdState struct {
 	unit string
 	// envFiles maps an environment file's path to its content.
 	envFiles map[string]string
-	// validate is true when dockerd has --validate (Docker 23.0 and
-	// newer).
-	validate bool
 	// containers is the number of running containers, -1 when unknown.
 	containers  int
 	liveRestore bool
@@ -186,8 +182,6 @@ func parseDockerd(out string) (dockerdState, error) {
 			if st.envFiles[p], err = decode(content); err != nil {
 				return st, err
 			}
-		case "validate":
-			st.validate = v == "yes"
 		case "info":
 			n, live, _ := strings.Cut(v, " ")
 			if c, err := strconv.Atoi(n); err == nil {

@@ -91,12 +91,12 @@ func TestFlushCheckRejects(t *testing.T) {
 	}
 	tg := NewTarget("node1", nil, &localConn{}, true)
 	tg.WriteFile(other, []byte("other\n"), 0o644)
-	tg.WriteFile(file, []byte("new\n"), 0o644, WithCheck("sh -c 'echo bad key >&2; exit 1' check"))
+	tg.WriteFile(file, []byte("new\n"), 0o644, WithCheck("a test check", "sh -c 'echo bad key >&2; exit 1' check"))
 	err := tg.Flush(context.Background())
 	if err == nil {
 		t.Fatal("Flush succeeded; want the check's failure")
 	}
-	checkContains(t, "error", err.Error(), "check new "+file, "bad key", "no file was replaced")
+	checkContains(t, "error", err.Error(), "check new "+file+" with a test check", "bad key", "no file was replaced")
 	if got := readFile(t, file); got != "old\n" {
 		t.Errorf("file = %q after a rejected write; want %q", got, "old\n")
 	}

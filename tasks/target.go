@@ -80,8 +80,9 @@ type pendingWrite struct {
 	backup string
 	// check, when set, is a shell command that is run with the uploaded
 	// temporary file as its last argument before anything is renamed; when
-	// it fails, no file of the batch is replaced.
-	check string
+	// it fails, no file of the batch is replaced. checkName names it in
+	// messages.
+	check, checkName string
 }
 
 // WriteOption adjusts one write of WriteFile.
@@ -97,8 +98,9 @@ func WithBackup(backup string) WriteOption {
 // WithCheck runs the shell command check with the new content's temporary
 // file as last argument before the file is replaced, and makes the write
 // fail with the command's output when it exits with a non-zero status.
-func WithCheck(check string) WriteOption {
-	return func(w *pendingWrite) { w.check = check }
+// name is the check's name in that failure, such as "dockerd --validate".
+func WithCheck(name, check string) WriteOption {
+	return func(w *pendingWrite) { w.check, w.checkName = check, name }
 }
 
 // NewTarget returns a Target for the host name reached through conn. With
@@ -464,7 +466,7 @@ func checkError(writes []pendingWrite, res sshx.Result) error {
 	check := ""
 	for _, w := range writes {
 		if w.path == failed {
-			check = w.check
+			check = w.checkName
 		}
 	}
 	return fmt.Errorf("check new %s with %s: %s; no file was replaced", failed, check, strings.TrimSpace(rest))
