@@ -59,8 +59,8 @@ type Target struct {
 	// anchor folder and the store has not been rebuilt since.
 	anchorsChanged bool
 
-	// daemon is what dockerd must still do for this run's changes, and
-	// what proves that it did.
+	// daemon is the work that dockerd still owes for this run's changes,
+	// with the checks that prove it was done.
 	daemon daemonWork
 
 	journal journal
@@ -79,9 +79,9 @@ type pendingWrite struct {
 	// not exist, an older backup is removed.
 	backup string
 	// check, when set, is a shell command that is run with the uploaded
-	// temporary file as its last argument before anything is renamed; when
-	// it fails, no file of the batch is replaced. checkName names it in
-	// messages.
+	// temporary file as its last argument before anything is renamed.
+	// When it fails, no file of the batch is replaced. checkName names it
+	// in messages.
 	check, checkName string
 }
 
@@ -231,7 +231,7 @@ func (t *Target) RestartReasons() []string { return t.daemon.Restart }
 // ReloadReasons returns why dockerd must reload, if it must.
 func (t *Target) ReloadReasons() []string { return t.daemon.Reload }
 
-// clearDaemonNeeds forgets the work for dockerd once it is done.
+// clearDaemonNeeds drops the work for dockerd once it is done.
 func (t *Target) clearDaemonNeeds() {
 	t.daemon = daemonWork{}
 }
