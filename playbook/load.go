@@ -116,7 +116,7 @@ func (l *loader) parse(data []byte) (*Playbook, error) {
 	return pb, nil
 }
 
-var playKeys = []string{"name", "hosts", "vars", "become", "become_user", "registries", "tasks", "handlers"}
+var playKeys = []string{"name", "hosts", "vars", "become", "become_user", "serial", "max_fail_percentage", "any_errors_fatal", "registries", "tasks", "handlers"}
 
 func (l *loader) play(n *yaml.Node) (*Play, error) {
 	if n.Kind != yaml.MappingNode {
@@ -149,6 +149,9 @@ func (l *loader) play(n *yaml.Node) (*Play, error) {
 		if p.Vars, err = l.playVars(v); err != nil {
 			return nil, err
 		}
+	}
+	if err := l.rollout(fields, p); err != nil {
+		return nil, err
 	}
 	if v := fields["become"]; v != nil {
 		if err := v.Decode(&p.Become); err != nil || v.Kind != yaml.ScalarNode {

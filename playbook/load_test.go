@@ -96,7 +96,7 @@ func TestLoadErrors(t *testing.T) {
 		{"empty", "", "the playbook is empty"},
 		{"invalid-yaml", "- hosts: [a\n", "invalid YAML"},
 		{"not-a-list", "hosts: all\n", "pb.yml:1:1: a playbook is a list of plays"},
-		{"unknown-play-key", "- hosts: all\n  taks: []\n", `pb.yml:2:3: unknown play key "taks"; allowed keys: name, hosts, vars, become, become_user, registries, tasks, handlers`},
+		{"unknown-play-key", "- hosts: all\n  taks: []\n", `pb.yml:2:3: unknown play key "taks"; allowed keys: name, hosts, vars, become, become_user, serial, max_fail_percentage, any_errors_fatal, registries, tasks, handlers`},
 		{"no-hosts", "- name: x\n  tasks: []\n", `play "x" has no hosts`},
 		{"unknown-task", "- hosts: all\n  tasks:\n    - place_cert: {registry: r}\n", `pb.yml:3:7: unknown task or key "place_cert"`},
 		{"unknown-arg", "- hosts: all\n  registries: {r: {address: r.example}}\n  tasks:\n    - fetch_ca: {registry: r}\n    - place_docker_cert: {registry: r, mode: 1}\n", `pb.yml:5:40: place_docker_cert: unknown argument "mode"`},

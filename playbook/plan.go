@@ -300,8 +300,10 @@ func checkPlanned(ctx context.Context, hp *hostPlan, t *tasks.Target) error {
 	}
 	fork := t.Fork(false)
 	scratch := &HostReport{Host: hp.host.Name, Status: StatusOK, Tasks: []TaskReport{}, Handlers: []string{}}
+	claimed := map[string]bool{}
 	for _, play := range hp.plays {
-		if !runPlay(ctx, play, fork, scratch) {
+		fork.Vars = play.varsFor(hp.host)
+		if !runPlay(ctx, play, fork, scratch, claimPending(play, fork.PendingHandlers(), claimed), noStop) {
 			break
 		}
 	}

@@ -5,6 +5,35 @@
 // registries, its tasks and its handlers. Handlers are tasks that run once
 // per host after the play's tasks, in the order they are defined, and only
 // when a task or an earlier handler that changed something notified them.
+//
+// # How a run works on the hosts
+//
+// A run opens one SSH connection per host and keeps it for all the plays
+// that select the host. The first time the run works on a host, it
+// gathers the state that every task of those plays reads, and the host's
+// journal of pending handlers, in one remote command. One Target per host
+// then carries that state and the run's changes from play to play.
+//
+// Without rollout settings, each host runs all its plays in order as soon
+// as a fork is free, without waiting for other hosts. A play with serial,
+// max_fail_percentage or any_errors_fatal makes the run a rollout, as
+// Ansible's linear strategy runs plays: play after play, and within a
+// play batch after batch, each batch starting once the one before it has
+// finished on all its hosts. A host's connection stays open between its
+// plays and closes after its last one or when it fails. The rollout stops
+// after a batch in which any host failed under any_errors_fatal, more than
+// max_fail_percentage of the hosts failed, or, with serial, every host
+// failed; hosts never started are then reported as not run. With
+// any_errors_fatal the other hosts of the failing batch also stop before
+// their next task. max_fail_percentage is judged when the batch has
+// finished, not between tasks. In a rollout, --host-timeout bounds each
+// play of a host, because the time between a host's plays is spent
+// waiting for other hosts.
+//
+// Handlers that a change notifies are recorded in the host's journal
+// before the change, and removed once they succeed. A handler that an
+// earlier run left pending runs in the first play of this run that
+// defines it, even when nothing changes.
 package playbook
 
 import (
@@ -41,6 +70,17 @@ type Play struct {
 	// Vars are the play's vars:. They override the inventory's host and
 	// group variables for the play's tasks, as play vars do in Ansible.
 	Vars map[string]string
+
+	// Serial splits the play's hosts into batches that run one after the
+	// other; nil runs every host in one batch.
+	Serial []BatchSize
+	// MaxFailPercentage, when set, stops the rollout after a batch in
+	// which more than this percentage of the batch's hosts failed.
+	MaxFailPercentage *float64
+	// AnyErrorsFatal stops the rollout when any host of the play fails:
+	// the other hosts of the batch stop before their next task, and later
+	// batches and plays do not run.
+	AnyErrorsFatal bool
 }
 
 // playVars layers a play's vars over a host's inventory variables.

@@ -19,7 +19,7 @@ const (
 	StatusSkipped     = "skipped"
 	StatusUnreachable = "unreachable"
 	// StatusNotRun marks a host that the run never started, because it
-	// was cancelled first.
+	// was cancelled first or the rollout stopped before its batch.
 	StatusNotRun = "not_run"
 )
 
@@ -34,6 +34,9 @@ type Report struct {
 	Warnings []string      `json:"warnings"`
 	Hosts    []*HostReport `json:"hosts"`
 	Totals   Totals        `json:"totals"`
+	// Stopped is the reason a rollout stopped before every batch ran, or
+	// "".
+	Stopped string `json:"stopped,omitempty"`
 }
 
 // HostReport is the outcome of a run on one host.
@@ -48,6 +51,9 @@ type HostReport struct {
 	Tasks       []TaskReport `json:"tasks"`
 	// Handlers lists the handlers that ran, or in check mode would run.
 	Handlers []string `json:"handlers"`
+	// Warnings are facts about the host that did not fail it, such as
+	// plays that a stopped rollout did not run.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // TaskReport is the outcome of one task or handler on one host.
@@ -124,10 +130,24 @@ func printHost(w io.Writer, h *HostReport, color bool) {
 		}
 		b.WriteByte('\n')
 	}
-	if h.Error != "" && (len(h.Tasks) == 0 || h.Status == StatusUnreachable) {
+	if h.Error != "" && (len(h.Tasks) == 0 || h.Status == StatusUnreachable || h.Status == StatusNotRun || !taskShows(h, h.Error)) {
 		fmt.Fprintf(&b, "%s: %s: %s\n", h.Host, paint(h.Status, color), h.Error)
 	}
+	for _, warning := range h.Warnings {
+		fmt.Fprintf(&b, "%s: warning: %s\n", h.Host, warning)
+	}
 	io.WriteString(w, b.String())
+}
+
+// taskShows reports whether a failed task line of h already shows the
+// error.
+func taskShows(h *HostReport, err string) bool {
+	for _, t := range h.Tasks {
+		if t.Status == StatusFailed && strings.HasSuffix(err, t.Message) {
+			return true
+		}
+	}
+	return false
 }
 
 // PrintRecap prints a table with a row per host and the totals.
@@ -164,4 +184,7 @@ func (r *Report) PrintTotals(w io.Writer) {
 		fmt.Fprintf(w, ", %d not run", t.NotRun)
 	}
 	fmt.Fprintf(w, " in %.1fs\n", r.Duration)
+	if r.Stopped != "" {
+		fmt.Fprintf(w, "the rollout stopped: %s\n", r.Stopped)
+	}
 }

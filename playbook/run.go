@@ -2,7 +2,6 @@ package playbook
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -218,32 +217,107 @@ func Run(ctx context.Context, pb *Playbook, opts Options) (*Report, error) {
 	}
 
 	report := &Report{Check: opts.Check, Started: time.Now().UTC(), Warnings: warnings}
-	report.Hosts = make([]*HostReport, len(plans), len(plans)+len(rejected))
 	forks := opts.Forks
 	if forks <= 0 {
 		forks = DefaultForks
 	}
-	d := &display{out: out, opts: &opts, total: len(plans)}
-	p := pool.New().WithMaxGoroutines(forks)
-	for i, plan := range plans {
-		p.Go(func() {
-			var hr *HostReport
-			if ctx.Err() != nil || isClosed(opts.Drain) {
-				hr = &HostReport{Host: plan.host.Name, Status: StatusNotRun, Error: "the run was interrupted before this host started", Tasks: []TaskReport{}, Handlers: []string{}}
-			} else {
-				hr = runHost(ctx, plan, conns, !opts.Check, opts.HostTimeout)
-			}
-			report.Hosts[i] = hr
-			d.hostDone(hr)
-		})
+	r := &runner{
+		opts:    &opts,
+		conns:   conns,
+		display: &display{out: out, opts: &opts, total: len(plans)},
+		forks:   forks,
+		apply:   !opts.Check,
 	}
-	p.Wait()
-	d.finish()
+	for _, plan := range plans {
+		r.hosts = append(r.hosts, newHostRun(plan))
+	}
+	if needsRollout(pb) {
+		r.rollout(ctx, pb)
+	} else {
+		r.runHosts(ctx)
+	}
+	r.finishAll(ctx)
+	r.display.finish()
+	for _, h := range r.hosts {
+		report.Hosts = append(report.Hosts, h.report)
+	}
 	report.Hosts = append(report.Hosts, rejected...)
+	report.Stopped = r.stopped
 	report.Duration = time.Since(report.Started).Seconds()
 	report.count()
 	report.PrintChanges(out, opts.Diff)
 	return report, nil
+}
+
+// runner is the state of one run that its hosts share.
+type runner struct {
+	opts    *Options
+	conns   *connPool
+	display *display
+	forks   int
+	apply   bool
+	hosts   []*hostRun
+	// stopped is the reason the rollout stopped early, or "".
+	stopped string
+}
+
+// interrupted returns why no more hosts may start, or "".
+func (r *runner) interrupted(ctx context.Context) string {
+	if ctx.Err() != nil || isClosed(r.opts.Drain) {
+		return "the run was interrupted"
+	}
+	return ""
+}
+
+// runHosts runs every host's plays at once, up to the run's forks: each
+// host connects once, gathers once and runs its plays in order, without
+// waiting for other hosts.
+func (r *runner) runHosts(ctx context.Context) {
+	p := pool.New().WithMaxGoroutines(r.forks)
+	for _, h := range r.hosts {
+		p.Go(func() {
+			if reason := r.interrupted(ctx); reason != "" {
+				h.notRun(reason + " before this host started")
+				r.display.hostDone(h.report)
+				return
+			}
+			ctx, done := h.bound(ctx, r.opts.HostTimeout)
+			if h.start(ctx, r.conns, r.apply) {
+				for _, play := range h.plan.plays {
+					if !h.runPlay(ctx, play, noStop) {
+						break
+					}
+				}
+			}
+			done()
+			h.finish(ctx)
+			r.display.hostDone(h.report)
+		})
+	}
+	p.Wait()
+}
+
+func noStop() string { return "" }
+
+// finishAll reports the hosts that the run left unfinished: those never
+// started as not run, and those a stopped rollout left between plays
+// with a warning.
+func (r *runner) finishAll(ctx context.Context) {
+	for _, h := range r.hosts {
+		switch {
+		case h.done:
+		case !h.started && r.stopped != "":
+			h.notRun("the rollout stopped before this host started: " + r.stopped)
+			r.display.hostDone(h.report)
+		case !h.started:
+			h.notRun("the run was interrupted before this host started")
+			r.display.hostDone(h.report)
+		default:
+			h.describeStop(r.stopped)
+			h.finish(ctx)
+			r.display.hostDone(h.report)
+		}
+	}
 }
 
 func isClosed(c <-chan struct{}) bool {
@@ -466,186 +540,6 @@ func printCA(out, warnOut io.Writer, r *tasks.Registry) {
 	}
 	if r.Pin == "" {
 		fmt.Fprintf(out, "registry %s is not pinned; after checking the fingerprint, add under it:\n  ca_sha256: %q\n", r.Name, r.CA.SHA256)
-	}
-}
-
-// runHost connects to one host once, or takes the connection that
-// fetching a CA through the host opened, and runs every play that selects
-// it.
-func runHost(ctx context.Context, plan *hostPlan, conns *connPool, apply bool, timeout time.Duration) *HostReport {
-	hr := &HostReport{Host: plan.host.Name, Status: StatusOK, Tasks: []TaskReport{}, Handlers: []string{}}
-	if timeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeoutCause(ctx, timeout, fmt.Errorf("host %s timed out after %s (--host-timeout)", plan.host.Name, timeout))
-		defer cancel()
-		defer func() {
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) && hr.Status != StatusUnreachable {
-				hr.Status = StatusFailed
-				hr.Error = context.Cause(ctx).Error()
-			}
-		}()
-	}
-	conn, err := conns.take(ctx, plan.host.Name, plan.ssh)
-	if err != nil {
-		hr.Status = StatusUnreachable
-		hr.Error = err.Error()
-		return hr
-	}
-	defer conn.Close()
-
-	t := tasks.NewTarget(plan.host.Name, plan.host, conn, apply)
-	if err := t.UseBecome(plan.become); err != nil {
-		hr.fail(err)
-		return hr
-	}
-	var probes []tasks.Probe
-	for _, p := range plan.plays {
-		t.Vars = p.varsFor(plan.host)
-		for _, s := range append(slices.Clone(p.Tasks), p.Handlers...) {
-			probes = append(probes, s.Task.Probes(t)...)
-		}
-	}
-	if err := t.Gather(ctx, probes); err != nil {
-		hr.fail(err)
-		return hr
-	}
-	hr.StateSHA256 = t.StateSHA256()
-	if plan.planned != nil {
-		if err := checkPlanned(ctx, plan, t); err != nil {
-			hr.fail(err)
-			return hr
-		}
-	}
-	for _, p := range plan.plays {
-		t.Vars = p.varsFor(plan.host)
-		if !runPlay(ctx, p, t, hr) {
-			break
-		}
-	}
-	return hr
-}
-
-func (hr *HostReport) fail(err error) {
-	hr.Status = StatusFailed
-	if hr.Error == "" {
-		hr.Error = err.Error()
-	}
-}
-
-func (hr *HostReport) add(tr TaskReport) {
-	hr.Tasks = append(hr.Tasks, tr)
-	switch tr.Status {
-	case StatusChanged:
-		if hr.Status == StatusOK {
-			hr.Status = StatusChanged
-		}
-	case StatusFailed:
-		hr.Status = StatusFailed
-		if hr.Error == "" {
-			hr.Error = tr.Task + ": " + tr.Message
-		}
-	}
-}
-
-// runPlay runs a play's tasks and then its notified handlers on one host.
-// It returns false when the host failed, so that no later play runs.
-func runPlay(ctx context.Context, p *Play, t *tasks.Target, hr *HostReport) bool {
-	notified := map[string]bool{}
-	// written lists the reports of tasks whose writes are still queued,
-	// so that a failed write marks them failed.
-	var written []int
-	flush := func() bool {
-		if err := t.Flush(ctx); err != nil {
-			for _, i := range written {
-				hr.Tasks[i].Status = StatusFailed
-				hr.Tasks[i].Message = err.Error()
-			}
-			hr.fail(err)
-			written = nil
-			return false
-		}
-		written = nil
-		return true
-	}
-
-	for i, s := range p.Tasks {
-		tr := runStep(ctx, p, s, t, false)
-		if tr.Status == StatusChanged {
-			for _, n := range s.Notify {
-				notified[n] = true
-			}
-			written = append(written, len(hr.Tasks))
-		}
-		hr.add(tr)
-		if tr.Status == StatusFailed {
-			flush()
-			skipRest(p, p.Tasks[i+1:], hr, "an earlier task failed on this host")
-			return false
-		}
-	}
-	if !flush() {
-		return false
-	}
-
-	// Handlers run in the order they are defined. A handler may notify one
-	// defined before it, so the list is walked until no notified handler
-	// is left; each handler runs at most once.
-	ran := map[string]bool{}
-	for progress := true; progress; {
-		progress = false
-		for _, h := range p.Handlers {
-			if !notified[h.Name] || ran[h.Name] {
-				continue
-			}
-			ran[h.Name] = true
-			progress = true
-			tr := runStep(ctx, p, h, t, true)
-			hr.add(tr)
-			if tr.Status == StatusFailed {
-				flush()
-				return false
-			}
-			if tr.Status == StatusChanged {
-				hr.Handlers = append(hr.Handlers, h.Name)
-				for _, n := range h.Notify {
-					notified[n] = true
-				}
-				written = append(written, len(hr.Tasks)-1)
-			}
-			if !flush() {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-func runStep(ctx context.Context, p *Play, s *Step, t *tasks.Target, handler bool) TaskReport {
-	tr := TaskReport{Play: p.Name, Task: s.Label(), Handler: handler}
-	if err := ctx.Err(); err != nil {
-		tr.Status = StatusFailed
-		tr.Message = "cancelled: " + err.Error()
-		return tr
-	}
-	res, err := s.Task.CheckApply(ctx, t, t.Applying())
-	switch {
-	case err != nil:
-		tr.Status = StatusFailed
-		tr.Message = err.Error()
-	case res.Changed:
-		tr.Status = StatusChanged
-		tr.Message = res.Message
-		tr.Diff = res.Diff
-	default:
-		tr.Status = StatusOK
-		tr.Message = res.Message
-	}
-	return tr
-}
-
-func skipRest(p *Play, rest []*Step, hr *HostReport, why string) {
-	for _, s := range rest {
-		hr.Tasks = append(hr.Tasks, TaskReport{Play: p.Name, Task: s.Label(), Status: StatusSkipped, Message: why})
 	}
 }
 

@@ -33,6 +33,8 @@ type fleet struct {
 	known     string
 	// hostTimeout is passed as Options.HostTimeout.
 	hostTimeout time.Duration
+	// forks, when set, limits the hosts worked on at once.
+	forks int
 }
 
 func newFleet(t *testing.T, n int, extra string, opts ...sshtest.Option) *fleet {
@@ -53,11 +55,15 @@ func newFleet(t *testing.T, n int, extra string, opts ...sshtest.Option) *fleet 
 		fmt.Fprintf(&inv, "          docker_daemon_json: %s/daemon.json\n", root)
 		fmt.Fprintf(&inv, "          ca_trust_dir: %s/anchors\n", root)
 		fmt.Fprintf(&inv, "          ca_update_command: echo updated >> %s/updates\n", root)
-		// The servers run commands on this machine, where pidof may
-		// find the dockerd of a lab that another test started. These
-		// commands keep a restart or reload from reaching any dockerd.
+		// The servers run commands on this machine, which may run the
+		// dockerd of a lab that another test started. A pid file of the
+		// host's own, which names no process, and these commands keep a
+		// restart or reload from reaching any dockerd.
 		fmt.Fprintf(&inv, "          docker_restart_command: echo restart >> %s/restarts\n", root)
 		fmt.Fprintf(&inv, "          docker_reload_command: echo reload >> %s/reloads\n", root)
+		fmt.Fprintf(&inv, "          docker_pidfile: %s/docker.pid\n", root)
+		fmt.Fprintf(&inv, "          docker_service_manager: none\n")
+		fmt.Fprintf(&inv, "          regtrust_state_dir: %s/state\n", root)
 		data, err := os.ReadFile(srv.KnownHostsFile)
 		if err != nil {
 			t.Fatal(err)
@@ -94,6 +100,7 @@ func (f *fleet) run(t *testing.T, playbookYAML string, check bool) (*Report, str
 		Diff:            true,
 		KnownHostsFiles: []string{f.known},
 		HostTimeout:     f.hostTimeout,
+		Forks:           f.forks,
 		Out:             &out,
 	})
 	return rep, out.String(), err
@@ -107,16 +114,21 @@ func (f *fleet) conns() int {
 	return n
 }
 
-func sitePlaybook(caPEM string) string {
+// labRegistry is the registries: section of a play with the registry
+// "lab" and its CA given inline.
+func labRegistry(caPEM string) string {
 	indented := strings.ReplaceAll(strings.TrimSpace(caPEM), "\n", "\n        ")
-	return `- name: trust the lab registry
-  hosts: docker_hosts
-  registries:
+	return `  registries:
     lab:
       address: registry.lab.test:5000
       ca_pem: |
-        ` + indented + `
-  tasks:
+        ` + indented + "\n"
+}
+
+func sitePlaybook(caPEM string) string {
+	return `- name: trust the lab registry
+  hosts: docker_hosts
+` + labRegistry(caPEM) + `  tasks:
     - fetch_ca: {registry: lab}
     - place_docker_cert: {registry: lab}
     - place_system_cert: {registry: lab}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -73,7 +74,7 @@ func (d *daemonJSONInsecure) Probes(t *Target) []Probe {
 	if err != nil {
 		return nil
 	}
-	return []Probe{{Path: p, Content: true}}
+	return []Probe{{Path: p, Content: true}, dockerdProbe(t)}
 }
 
 func (d *daemonJSONInsecure) CheckApply(ctx context.Context, t *Target, apply bool) (Result, error) {
@@ -110,19 +111,119 @@ func (d *daemonJSONInsecure) CheckApply(ctx context.Context, t *Target, apply bo
 	if !changed {
 		return Result{Message: "up to date: " + p}, nil
 	}
-	var oldText []byte
+	var before []byte
 	if st.Exists {
-		oldText = orig
+		before = orig
 	}
-	t.WriteFile(p, out, mode)
-	t.NeedReload("insecure-registries changed in " + p)
+
+	dockerd, err := readDockerd(t)
+	if err != nil {
+		return Result{}, err
+	}
+	if err := checkDockerdReads(p, out, dockerd); err != nil {
+		return Result{}, err
+	}
+	if err := needDaemonAction(t, p, before, out); err != nil {
+		return Result{}, err
+	}
+
+	backup := p + backupSuffix
+	t.WriteFile(p, out, mode, WithBackup(backup), WithCheck("dockerd --validate", validateCommand))
+	if err := t.noteDaemonJSON(p, backup, st.Exists, before, out); err != nil {
+		return Result{}, err
+	}
 	verb := "add"
 	if d.absent {
 		verb = "remove"
 	}
 	return Result{
 		Changed: true,
-		Message: fmt.Sprintf("%s %s in insecure-registries of %s", verb, strings.Join(d.entries, ", "), p),
-		Diff:    daemonjson.Diff(strings.TrimPrefix(p, "/"), oldText, out),
+		Message: fmt.Sprintf("%s %s in insecure-registries of %s (previous file kept as %s)", verb, strings.Join(d.entries, ", "), p, backup),
+		Diff:    daemonjson.Diff(strings.TrimPrefix(p, "/"), before, out),
 	}, nil
+}
+
+// backupSuffix names the copy of daemon.json's previous content, kept
+// beside it so that a failed restart can be rolled back.
+const backupSuffix = ".regtrust-backup"
+
+// validateCommand checks the daemon configuration file given as its
+// last argument without starting anything, with dockerd --validate, which
+// dockerd has since Docker 23.0. Where dockerd lacks it, the command
+// accepts the file; asking dockerd --help at write time keeps that
+// question out of every run's gather command.
+// NOTE: Debian 12's docker.io (dockerd 20.10) lacks --validate. There
+// regtrust relies on its own JSON and flag checks, and on rolling back a
+// restart that fails.
+const validateCommand = `sh -c 'if command -v dockerd >/dev/null 2>&1 && dockerd --help 2>&1 | grep -q -e --validate; then exec dockerd --validate --config-file "$1"; fi' validate`
+
+// checkDockerdReads rejects a new daemon.json that dockerd would fail to
+// start with or would never read. The first sets a key that dockerd is
+// also given as a command-line flag. The second lies elsewhere than the
+// --config-file of the running dockerd.
+func checkDockerdReads(p string, content []byte, d dockerdState) error {
+	if other := d.configFileFlag(); other != "" && other != p {
+		return fmt.Errorf("the running dockerd (pid %d) reads its configuration from %s (--config-file), not %s; set the host variable docker_daemon_json=%s; regtrust left %s unchanged", d.pid, other, p, other, p)
+	}
+	keys, err := daemonjson.Keys(content)
+	if err != nil {
+		return fmt.Errorf("%s: %w; regtrust left it unchanged", p, err)
+	}
+	conflicts := daemonjson.Conflicts(keys, d.flagSources())
+	if len(conflicts) == 0 {
+		return nil
+	}
+	var lines []string
+	for _, c := range conflicts {
+		lines = append(lines, c.String())
+	}
+	return fmt.Errorf("%s: %s; dockerd fails to start, and fails to reload, when a setting is both a flag and a daemon.json key, so regtrust left %s unchanged; remove the flag, then run again", p, strings.Join(lines, "; "), p)
+}
+
+// needDaemonAction records what dockerd must do for the change from
+// before to after: a reload when every changed key is one that dockerd
+// reloads, else a restart.
+func needDaemonAction(t *Target, p string, before, after []byte) error {
+	keys, err := daemonjson.ChangedKeys(before, after)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	for _, k := range keys {
+		if daemonjson.Reloadable(k) {
+			t.NeedReload(k + " changed in " + p)
+		} else {
+			t.NeedRestart(k + " changed in " + p + ", and dockerd reads it only at start")
+		}
+	}
+	return nil
+}
+
+// noteDaemonJSON records a daemon.json change for the restart handler:
+// the backup a failed restart restores, and the insecure-registries
+// entries that dockerd must list or stop listing afterwards. A second
+// change of the same file in one run keeps the first backup.
+func (t *Target) noteDaemonJSON(p, backup string, existed bool, before, after []byte) error {
+	if t.daemon.DaemonJSON == nil || t.daemon.DaemonJSON.Path != p {
+		t.daemon.DaemonJSON = &daemonJSONChange{Path: p, Backup: backup, Existed: existed}
+	}
+	old, _, err := daemonjson.InsecureRegistries(before)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	cur, _, err := daemonjson.InsecureRegistries(after)
+	if err != nil {
+		return fmt.Errorf("new %s: %w", p, err)
+	}
+	added, removed := daemonjson.EntryDiff(old, cur)
+	for _, e := range added {
+		name := daemonjson.ListedName(e)
+		t.daemon.InsecureAdded = appendOnce(t.daemon.InsecureAdded, name)
+		t.daemon.InsecureRemoved = slices.DeleteFunc(t.daemon.InsecureRemoved, func(s string) bool { return s == name })
+	}
+	for _, e := range removed {
+		name := daemonjson.ListedName(e)
+		t.daemon.InsecureRemoved = appendOnce(t.daemon.InsecureRemoved, name)
+		t.daemon.InsecureAdded = slices.DeleteFunc(t.daemon.InsecureAdded, func(s string) bool { return s == name })
+	}
+	return nil
 }

@@ -3,7 +3,6 @@ package tasks
 import (
 	"context"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -14,15 +13,21 @@ import (
 // change of this run needs it.
 const RestartDockerName = "restart_docker_if_changed"
 
-// defaultWaitTimeout bounds how long the task waits for dockerd to answer
-// after a restart. Pulling the daemon back up with its containers can take
-// tens of seconds on a busy host.
+// defaultWaitTimeout bounds how long the task waits for dockerd to
+// respond and show the new settings after it acted. Pulling the daemon back up
+// with its containers can take tens of seconds on a busy host.
 const defaultWaitTimeout = 90 * time.Second
 
-// restartDocker does the least a change needs: nothing when no change of
-// this run needs dockerd to act, a reload (SIGHUP) when only reloadable
-// settings changed, and a restart when the OS trust store changed. It
-// acts at most once per host and run: after acting, the needs are cleared.
+// restartDocker does the least the changes need, at most once per host
+// and run. That is nothing when no change needs dockerd to act, because
+// dockerd reads certs.d at every pull, a reload when only settings that
+// dockerd reloads changed, and a restart when the OS trust store or
+// another setting changed. After acting it proves the result: dockerd
+// responds, `docker info` lists the changed insecure registries, a
+// restart gave a new process, and a TLS connection to each registry whose
+// trust changed verifies. When dockerd does not come back, or a reload is
+// not taken, it restores the previous daemon.json and acts again, and the
+// host fails with dockerd's own error.
 type restartDocker struct{}
 
 func newRestartDocker(args *yaml.Node, env *Env) (Task, error) {
@@ -32,65 +37,14 @@ func newRestartDocker(args *yaml.Node, env *Env) (Task, error) {
 	return restartDocker{}, nil
 }
 
-const dockerdFact = "dockerd"
-
-// defaultPidfile is where a rootful dockerd writes its process id unless
-// started with --pidfile. The pidfile, not a process search, tells
-// whether dockerd runs, because a search can find a dockerd that serves
-// another mount namespace or user (rootless Docker) and is not the one
-// this host's files configure.
-const defaultPidfile = "/var/run/docker.pid"
-
-// dockerdScript prints the running dockerd's process id (or 0), read
-// from the pidfile given as $1, and the service manager that runs it.
-const dockerdScript = `pid=0
-if [ -r "$1" ]; then pid=$(cat "$1"); fi
-case "$pid" in ''|*[!0-9]*) pid=0 ;; esac
-if [ "$pid" != 0 ] && ! kill -0 "$pid" 2>/dev/null; then pid=0; fi
-echo "pid $pid"
-if [ -d /run/systemd/system ] && command -v systemctl >/dev/null; then echo manager systemd
-elif command -v rc-service >/dev/null && [ -e /etc/init.d/docker ]; then echo manager openrc
-elif command -v snap >/dev/null && snap list docker >/dev/null 2>&1; then echo manager snap
-elif [ -x /etc/init.d/docker ]; then echo manager sysv
-else echo manager none
-fi`
-
-type dockerdState struct {
-	pid     int
-	manager string
-}
-
-func readDockerd(t *Target) (dockerdState, error) {
-	out, err := t.Fact(dockerdFact)
-	if err != nil {
-		return dockerdState{}, err
-	}
-	var st dockerdState
-	for _, line := range strings.Split(out, "\n") {
-		k, v, _ := strings.Cut(strings.TrimSpace(line), " ")
-		switch k {
-		case "pid":
-			st.pid, _ = strconv.Atoi(v)
-		case "manager":
-			st.manager = v
-		}
-	}
-	return st, nil
-}
-
 func (restartDocker) Probes(t *Target) []Probe {
-	pidfile, err := t.Var("docker_pidfile", defaultPidfile)
-	if err != nil || pidfile == "" {
-		pidfile = defaultPidfile
-	}
-	script := "set -- " + shellQuote(pidfile) + "\n" + dockerdScript
-	return []Probe{{Key: dockerdFact, Script: script}}
+	return []Probe{dockerdProbe(t), {Path: osReleasePath, Content: true}}
 }
 
 func (restartDocker) CheckApply(ctx context.Context, t *Target, apply bool) (Result, error) {
 	restart, reload := t.RestartReasons(), t.ReloadReasons()
 	if len(restart) == 0 && len(reload) == 0 {
-		return Result{Message: "no change of this run needs dockerd to restart or reload"}, nil
+		return Result{Message: "no change needs dockerd to restart or reload"}, nil
 	}
 	d, err := readDockerd(t)
 	if err != nil {
@@ -104,55 +58,91 @@ func (restartDocker) CheckApply(ctx context.Context, t *Target, apply bool) (Res
 	if len(restart) > 0 {
 		action, reasons = "restart", append(restart, reload...)
 	}
-	cmd, err := serviceCommand(t, d, action)
+	plan, err := newActPlan(t, d, action)
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Changed: true, Message: fmt.Sprintf("%s dockerd (%s)", action, strings.Join(reasons, "; "))}
-	if apply {
-		wait, err := waitTimeout(t)
-		if err != nil {
-			return Result{}, err
-		}
-		out, err := t.Exec(ctx, cmd+"\n"+waitScript(wait))
-		if err != nil {
-			return Result{}, fmt.Errorf("%s dockerd: %w", action, err)
-		}
-		if err := out.Err(); err != nil {
-			return Result{}, fmt.Errorf("%s dockerd with %q: %w", action, cmd, err)
-		}
+	// NOTE: without a docker CLI on the host the count is unknown, and
+	// the restart goes ahead.
+	if action == "restart" && !plan.allowContainers && d.containers > 0 && !d.liveRestore {
+		return Result{}, containersRunningError(d.containers, reasons)
 	}
-	t.clearDaemonNeeds()
-	return res, nil
+	res := Result{Changed: true, Message: fmt.Sprintf("%s dockerd (%s)", action, strings.Join(reasons, "; "))}
+	if !apply {
+		t.clearDaemonNeeds()
+		return res, nil
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, plan.timeout())
+	defer cancel()
+	out, err := t.Exec(ctx, plan.actScript())
+	if err != nil {
+		return Result{}, fmt.Errorf("%s dockerd: %w; whether dockerd acted is unknown, and the next run does it again", action, err)
+	}
+	report := parseReport(out.Stdout)
+	switch out.ExitStatus {
+	case 0:
+		t.clearDaemonNeeds()
+		res.Message += "; " + plan.describeSuccess(report)
+		return res, nil
+	case containersStatus:
+		return Result{}, containersRunningError(report.int("containers"), reasons)
+	case commandFailedStatus:
+		cause := fmt.Errorf("%s command %q failed: %s", action, plan.command, lastLines(withoutInfo(report.text("output")+string(out.Stderr)), 3))
+		return Result{}, plan.rollback(ctx, t, cause)
+	case waitFailedStatus:
+		cause := fmt.Errorf("dockerd did not come back within %s: %s", plan.wait, report.text("last"))
+		if action == "reload" {
+			cause = fmt.Errorf("dockerd did not take the reload within %s: %s", plan.wait, report.text("last"))
+		}
+		return Result{}, plan.rollback(ctx, t, cause)
+	case tlsFailedStatus:
+		// dockerd acted; what fails is the registry's side.
+		t.clearDaemonNeeds()
+		return Result{}, fmt.Errorf("%s dockerd: done (%s), but a TLS connection from the host to %s does not verify: %s; check that the registry's certificate chains to the trusted CA and names that address",
+			action, plan.describeSuccess(report), report.text("tls_registry"), lastLines(report.text("tls_error"), 5))
+	}
+	return Result{}, fmt.Errorf("%s dockerd: %w", action, out.Err())
+}
+
+// containersRunningError is the failure of a restart that would stop
+// running containers without permission.
+func containersRunningError(n int, reasons []string) error {
+	return fmt.Errorf("restart of dockerd is pending (%s), but %d containers are running and live-restore is off, so a restart would stop them; set allow_container_restart: true as a play or host variable to restart anyway, or enable live-restore; the next run tries again",
+		strings.Join(reasons, "; "), n)
 }
 
 // serviceCommand returns the shell command that restarts or reloads
 // dockerd: the host variable docker_restart_command or
 // docker_reload_command when set, else the service manager's command. A
-// reload without a service manager sends SIGHUP to the running dockerd.
+// reload without systemd or OpenRC sends SIGHUP to the running dockerd,
+// which is what their reload does. The command runs after the scripts'
+// current_pid function is defined, so SIGHUP goes to the dockerd that
+// runs then, even when an earlier handler of the run restarted it.
 func serviceCommand(t *Target, d dockerdState, action string) (string, error) {
 	custom, err := t.Var("docker_"+action+"_command", "")
 	if err != nil || custom != "" {
 		return custom, err
 	}
+	hup := `kill -HUP "$(current_pid)"`
 	switch d.manager {
 	case "systemd":
-		return "systemctl " + action + " docker", nil
+		return "systemctl " + action + " docker.service", nil
 	case "openrc":
 		return "rc-service docker " + action, nil
 	case "snap":
 		if action == "reload" {
-			return fmt.Sprintf("kill -HUP %d", d.pid), nil
+			return hup, nil
 		}
 		return "snap restart docker", nil
 	case "sysv":
 		if action == "reload" {
-			return fmt.Sprintf("kill -HUP %d", d.pid), nil
+			return hup, nil
 		}
-		return "/etc/init.d/docker restart", nil
+		return "if command -v service >/dev/null 2>&1; then service docker restart; else /etc/init.d/docker restart; fi", nil
 	}
 	if action == "reload" {
-		return fmt.Sprintf("kill -HUP %d", d.pid), nil
+		return hup, nil
 	}
 	return "", fmt.Errorf("no service manager found to restart dockerd (no systemd, OpenRC, snap or /etc/init.d/docker); set the host variable docker_restart_command")
 }
@@ -169,17 +159,19 @@ func waitTimeout(t *Target) (time.Duration, error) {
 	return d, nil
 }
 
-// waitScript waits, polling every half second, until dockerd answers,
-// and fails with dockerd's last error when it does not within d.
-func waitScript(d time.Duration) string {
-	tries := int(d/(500*time.Millisecond)) + 1
-	return fmt.Sprintf(`i=0
-while [ $i -lt %d ]; do
-  if out=$(docker info --format '{{.ServerVersion}}' 2>&1); then exit 0; fi
-  sleep 0.5
-  i=$((i+1))
-done
-echo "dockerd did not answer within %s: $out" >&2
-exit 1
-`, tries, d)
+// lastLines returns the last n non-empty lines of s, joined by " | ".
+func lastLines(s string, n int) string {
+	var lines []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	if len(lines) == 0 {
+		return "(no output)"
+	}
+	return strings.Join(lines, " | ")
 }

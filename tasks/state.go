@@ -38,12 +38,12 @@ func (t *Target) StateSHA256() string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Fork returns a Target with the same gathered state, the same become
-// user and nothing queued, which changes the host only when apply is
-// true. A check on a fork shows what the same tasks would do on t,
-// without gathering the state again. Call it before any task ran on t,
-// because what tasks noted for later ones, such as a needed restart, is
-// not copied.
+// Fork returns a Target with the same gathered state, the same loaded
+// journal, the same become user and nothing queued, which changes the
+// host only when apply is true. A check on a fork shows what the same
+// tasks would do on t, without gathering the state again. Call it before
+// any task ran on t, because what tasks note for later ones, such as a
+// needed restart, goes into the same fields as the journal's work.
 func (t *Target) Fork(apply bool) *Target {
 	f := NewTarget(t.Name, t.Vars, t.conn, apply)
 	f.become = t.become
@@ -52,5 +52,13 @@ func (t *Target) Fork(apply bool) *Target {
 	maps.Copy(f.files, t.files)
 	maps.Copy(f.facts, t.facts)
 	f.stale = slices.Clone(t.stale)
+	f.journal = journal{
+		path:     t.journal.path,
+		handlers: slices.Clone(t.journal.handlers),
+		loaded:   slices.Clone(t.journal.loaded),
+		onDisk:   t.journal.onDisk,
+	}
+	f.daemon = t.daemon.clone()
+	f.anchorsChanged = t.anchorsChanged
 	return f
 }

@@ -50,19 +50,57 @@ type Target struct {
 	facts   map[string]string
 	stale   []string // temporary files left behind by an earlier run
 	pending []pendingWrite
+	// backedUp lists the files whose previous content was already copied
+	// to a backup in this run, so that the backup keeps the state from
+	// before the run and not an intermediate one.
+	backedUp map[string]bool
 
 	// anchorsChanged is set when a CA was written to the OS trust store's
 	// anchor folder and the store has not been rebuilt since.
 	anchorsChanged bool
 
-	restartReasons []string
-	reloadReasons  []string
+	// daemon is the work that dockerd still owes for this run's changes,
+	// with the checks that prove it was done.
+	daemon daemonWork
+
+	journal journal
+	// stepNotify and stepRegistry describe the step that runs now; see
+	// BeginStep.
+	stepNotify   []string
+	stepRegistry string
 }
 
 type pendingWrite struct {
 	path string
 	mode fs.FileMode
 	data []byte
+	// backup, when set, receives a copy of the file's previous content,
+	// with its mode, just before the file is replaced. When the file does
+	// not exist, an older backup is removed.
+	backup string
+	// check, when set, is a shell command that is run with the uploaded
+	// temporary file as its last argument before anything is renamed.
+	// When it fails, no file of the batch is replaced. checkName names it
+	// in messages.
+	check, checkName string
+}
+
+// WriteOption adjusts one write of WriteFile.
+type WriteOption func(*pendingWrite)
+
+// WithBackup keeps the file's previous content in backup. The copy is
+// made on the host in the same command that replaces the file, and only
+// once per file and run.
+func WithBackup(backup string) WriteOption {
+	return func(w *pendingWrite) { w.backup = backup }
+}
+
+// WithCheck runs the shell command check with the new content's temporary
+// file as last argument before the file is replaced, and makes the write
+// fail with the command's output when it exits with a non-zero status.
+// name is the check's name in that failure, such as "dockerd --validate".
+func WithCheck(name, check string) WriteOption {
+	return func(w *pendingWrite) { w.check, w.checkName = check, name }
 }
 
 // NewTarget returns a Target for the host name reached through conn. With
@@ -70,12 +108,13 @@ type pendingWrite struct {
 // change state only update the Target's view of the host.
 func NewTarget(name string, vars Vars, conn Conn, apply bool) *Target {
 	return &Target{
-		Name:  name,
-		Vars:  vars,
-		conn:  conn,
-		apply: apply,
-		files: map[string]*FileState{},
-		facts: map[string]string{},
+		Name:     name,
+		Vars:     vars,
+		conn:     conn,
+		apply:    apply,
+		files:    map[string]*FileState{},
+		facts:    map[string]string{},
+		backedUp: map[string]bool{},
 	}
 }
 
@@ -95,6 +134,23 @@ func (t *Target) Var(name, def string) (string, error) {
 		return def, nil
 	}
 	return v, nil
+}
+
+// BoolVar returns the host variable name as a boolean, or def when it is
+// not set. It accepts what Ansible accepts: true, yes, on, y, t and 1,
+// and false, no, off, n, f and 0, in any letter case.
+func (t *Target) BoolVar(name string, def bool) (bool, error) {
+	s, err := t.Var(name, "")
+	if err != nil || s == "" {
+		return def, err
+	}
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "true", "yes", "on", "y", "t", "1":
+		return true, nil
+	case "false", "no", "off", "n", "f", "0":
+		return false, nil
+	}
+	return false, fmt.Errorf("host variable %s=%q is not a boolean; use true or false", name, s)
 }
 
 // File returns the gathered state of p. It fails when p was not probed,
@@ -121,7 +177,7 @@ func (t *Target) Fact(key string) (string, error) {
 // goes to a temporary file in the same folder, created with mode, and is
 // then renamed over p. In check mode only the Target's view changes, so
 // later tasks see the planned state.
-func (t *Target) WriteFile(p string, data []byte, mode fs.FileMode) {
+func (t *Target) WriteFile(p string, data []byte, mode fs.FileMode, opts ...WriteOption) {
 	t.files[p] = &FileState{
 		Exists:      true,
 		Mode:        mode,
@@ -136,34 +192,48 @@ func (t *Target) WriteFile(p string, data []byte, mode fs.FileMode) {
 	if !t.apply {
 		return
 	}
+	t.noteChange()
+	w := pendingWrite{path: p, mode: mode, data: data}
+	for _, opt := range opts {
+		opt(&w)
+	}
+	if w.backup != "" {
+		if t.backedUp[p] {
+			w.backup = ""
+		}
+		t.backedUp[p] = true
+	}
 	for i := range t.pending {
 		if t.pending[i].path == p {
-			t.pending[i] = pendingWrite{path: p, mode: mode, data: data}
+			if t.pending[i].backup != "" {
+				w.backup = t.pending[i].backup
+			}
+			t.pending[i] = w
 			return
 		}
 	}
-	t.pending = append(t.pending, pendingWrite{path: p, mode: mode, data: data})
+	t.pending = append(t.pending, w)
 }
 
 // NeedRestart records that dockerd must restart for a change to take effect.
 func (t *Target) NeedRestart(reason string) {
-	t.restartReasons = appendOnce(t.restartReasons, reason)
+	t.daemon.Restart = appendOnce(t.daemon.Restart, reason)
 }
 
 // NeedReload records that dockerd must reload its configuration.
 func (t *Target) NeedReload(reason string) {
-	t.reloadReasons = appendOnce(t.reloadReasons, reason)
+	t.daemon.Reload = appendOnce(t.daemon.Reload, reason)
 }
 
 // RestartReasons returns why dockerd must restart, if it must.
-func (t *Target) RestartReasons() []string { return t.restartReasons }
+func (t *Target) RestartReasons() []string { return t.daemon.Restart }
 
 // ReloadReasons returns why dockerd must reload, if it must.
-func (t *Target) ReloadReasons() []string { return t.reloadReasons }
+func (t *Target) ReloadReasons() []string { return t.daemon.Reload }
 
+// clearDaemonNeeds drops the work for dockerd once it is done.
 func (t *Target) clearDaemonNeeds() {
-	t.restartReasons = nil
-	t.reloadReasons = nil
+	t.daemon = daemonWork{}
 }
 
 func appendOnce(list []string, s string) []string {
@@ -175,17 +245,45 @@ func appendOnce(list []string, s string) []string {
 	return append(list, s)
 }
 
-// Exec runs script with /bin/sh on the host, after the queued writes. It
-// must only be called when the Target applies.
+// Exec runs script, a command that changes the host, with /bin/sh on the
+// host, after the queued writes. The journal is updated first, in the
+// same remote command when no file write is queued, so that the handlers
+// the change notifies are recorded before it happens. Exec must only be
+// called when the Target applies.
 func (t *Target) Exec(ctx context.Context, script string) (sshx.Result, error) {
 	if !t.apply {
 		return sshx.Result{}, fmt.Errorf("internal error: command run in check mode")
 	}
-	if err := t.Flush(ctx); err != nil {
-		return sshx.Result{}, err
+	t.noteChange()
+	if len(t.pending) > 0 || len(t.stale) > 0 {
+		if err := t.Flush(ctx); err != nil {
+			return sshx.Result{}, err
+		}
 	}
-	return t.runScript(ctx, script)
+	update, desired := t.journalUpdate()
+	if update == "" {
+		return t.runScript(ctx, script)
+	}
+	guarded := fmt.Sprintf("if ! { %s; }; then\n  echo %s >&2\n  exit %d\nfi\n%s",
+		update, shellQuote("write journal "+t.journal.path+" failed"), journalFailedStatus, script)
+	res, err := t.runScript(ctx, guarded)
+	if err != nil {
+		return res, err
+	}
+	if res.ExitStatus == journalFailedStatus {
+		return res, fmt.Errorf("write journal %s: %w", t.journal.path, res.Err())
+	}
+	t.journal.onDisk = desired
+	return res, nil
 }
+
+// journalFailedStatus is the exit status of a script whose journal
+// update failed before the script's own commands ran.
+const journalFailedStatus = 96
+
+// checkFailedStatus is the exit status of Flush's commit command when a
+// write's check command rejected the new content.
+const checkFailedStatus = 97
 
 // runScript runs script with "sh -s" so that the user's login shell, which
 // may not be a POSIX shell, only has to start sh. The script is one brace
@@ -208,13 +306,19 @@ func (t *Target) runScript(ctx context.Context, script string) (sshx.Result, err
 	return res, t.checkBecome(res)
 }
 
-// Flush makes the queued writes: it creates missing folders and removes
-// stale temporary files in one command, uploads each file to a temporary
-// name beside its target, and renames them all into place in one more
-// command. Each file is either old or new at any moment.
+// Flush makes the queued writes and brings the journal up to date. It
+// creates missing folders and removes stale temporary files in one
+// command, and uploads each file to a temporary name beside its target.
+// One more command then runs the writes' checks, writes the journal,
+// copies backups and renames every file into place. Each file is either
+// old or new at any moment, and the journal is written before any file is
+// replaced. With no file to write, the journal update is the only command.
 func (t *Target) Flush(ctx context.Context) error {
-	if !t.apply || (len(t.pending) == 0 && len(t.stale) == 0) {
+	if !t.apply {
 		return nil
+	}
+	if len(t.pending) == 0 && len(t.stale) == 0 {
+		return t.flushJournal(ctx)
 	}
 	writes := t.pending
 	t.pending = nil
@@ -238,7 +342,7 @@ func (t *Target) Flush(ctx context.Context) error {
 		return fmt.Errorf("prepare folders %s: %w", strings.Join(sortedKeys(dirs), ", "), err)
 	}
 	if len(writes) == 0 {
-		return nil
+		return t.flushJournal(ctx)
 	}
 
 	suffix, err := randomSuffix()
@@ -248,8 +352,6 @@ func (t *Target) Flush(ctx context.Context) error {
 	if t.become.User != "" {
 		return t.flushStaged(ctx, writes, suffix)
 	}
-	var commit strings.Builder
-	commit.WriteString("set -e\n")
 	temps := make([]string, 0, len(writes))
 	for _, w := range writes {
 		tmp := tempPath(w.path, suffix)
@@ -258,20 +360,12 @@ func (t *Target) Flush(ctx context.Context) error {
 			return fmt.Errorf("upload %s: %w", w.path, err)
 		}
 		temps = append(temps, tmp)
-		fmt.Fprintf(&commit, "chmod %04o %s\nmv -f %s %s\n", w.mode.Perm(), shellQuote(tmp), shellQuote(tmp), shellQuote(w.path))
 	}
-	res, err := t.runScript(ctx, commit.String())
-	if err == nil {
-		err = res.Err()
-	}
-	if err != nil {
-		t.removeTemps(ctx, temps)
-		return fmt.Errorf("rename into place: %w", err)
-	}
-	return nil
+	return t.commit(ctx, writes, suffix, nil, temps, "rename into place")
 }
 
 // tempPath returns the temporary name beside p that a write of p uses.
+// The marker in it lets a later run find and remove it.
 func tempPath(p, suffix string) string {
 	return path.Join(path.Dir(p), "."+path.Base(p)+tempMarker+suffix)
 }
@@ -280,10 +374,11 @@ func tempPath(p, suffix string) string {
 // remote scp runs as the SSH user, who cannot write to /etc, so each file
 // is uploaded with mode 0600 into a staging folder of mode 0700 that only
 // that user can enter. The commit script then runs through sudo: it
-// copies each file beside its target under umask 077, sets the final
-// mode and renames it into place. The SSH user removes the staging folder
-// at the end, also after a failure. Each file is so owned by the become user, never readable by others before its mode
-// is set, and either old or new at any moment.
+// copies each file beside its target under umask 077, and then runs the
+// checks, writes the journal, copies backups and renames as Flush does.
+// The SSH user removes the staging folder at the end, also after a
+// failure. Each file is so owned by the become user, never readable by
+// others before its mode is set, and either old or new at any moment.
 // NOTE: a become user other than root needs read access to the SSH
 // user's staging folder, which mode 0700 denies.
 func (t *Target) flushStaged(ctx context.Context, writes []pendingWrite, suffix string) error {
@@ -292,29 +387,89 @@ func (t *Target) flushStaged(ctx context.Context, writes []pendingWrite, suffix 
 		return err
 	}
 	defer t.removeStagingDir(ctx, dir)
-	var commit strings.Builder
-	commit.WriteString("set -e\numask 077\n")
-	var temps []string
+	var staged, temps []string
 	for i, w := range writes {
-		staged := fmt.Sprintf("%s/%d", dir, i)
-		if err := t.conn.Upload(ctx, staged, 0o600, w.data); err != nil {
+		file := fmt.Sprintf("%s/%d", dir, i)
+		if err := t.conn.Upload(ctx, file, 0o600, w.data); err != nil {
 			t.removeTemps(ctx, temps)
 			return fmt.Errorf("upload %s: %w", w.path, err)
 		}
-		tmp := tempPath(w.path, suffix)
-		temps = append(temps, tmp)
-		fmt.Fprintf(&commit, "cp %s %s\nchmod %04o %s\nmv -f %s %s\n",
-			shellQuote(staged), shellQuote(tmp), w.mode.Perm(), shellQuote(tmp), shellQuote(tmp), shellQuote(w.path))
+		staged = append(staged, file)
+		temps = append(temps, tempPath(w.path, suffix))
 	}
-	res, err := t.runScript(ctx, commit.String())
+	return t.commit(ctx, writes, suffix, staged, temps, "copy into place as "+t.become.User)
+}
+
+// commit runs the command that puts uploaded writes into place and
+// removes the temporary files when it fails. staged, when set, lists the
+// staging file of each write.
+func (t *Target) commit(ctx context.Context, writes []pendingWrite, suffix string, staged, temps []string, what string) error {
+	update, desired := t.journalUpdate()
+	res, err := t.runScript(ctx, commitScript(writes, suffix, update, staged))
+	if err == nil && res.ExitStatus == checkFailedStatus {
+		t.removeTemps(ctx, temps)
+		return checkError(writes, res)
+	}
 	if err == nil {
 		err = res.Err()
 	}
 	if err != nil {
 		t.removeTemps(ctx, temps)
-		return fmt.Errorf("copy into place as %s: %w", t.become.User, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
+	t.journal.onDisk = desired
 	return nil
+}
+
+// commitScript returns the command that puts uploaded writes into place:
+// first the copies from the staging folder, when staged is set, then
+// every write's check, then the journal update, then per file the backup
+// and the rename.
+func commitScript(writes []pendingWrite, suffix, journalUpdate string, staged []string) string {
+	var b strings.Builder
+	b.WriteString("set -e\n")
+	if staged != nil {
+		b.WriteString("umask 077\n")
+		for i, w := range writes {
+			fmt.Fprintf(&b, "cp %s %s\n", shellQuote(staged[i]), shellQuote(tempPath(w.path, suffix)))
+		}
+	}
+	for _, w := range writes {
+		if w.check == "" {
+			continue
+		}
+		tmp := shellQuote(tempPath(w.path, suffix))
+		fmt.Fprintf(&b, "if ! out=$(%s %s 2>&1); then\n  printf 'check failed: %%s\\n%%s\\n' %s \"$out\"\n  exit %d\nfi\n",
+			w.check, tmp, shellQuote(w.path), checkFailedStatus)
+	}
+	if journalUpdate != "" {
+		b.WriteString(journalUpdate + "\n")
+	}
+	for _, w := range writes {
+		tmp, dst := shellQuote(tempPath(w.path, suffix)), shellQuote(w.path)
+		if w.backup != "" {
+			backup, backupTmp := shellQuote(w.backup), shellQuote(tempPath(w.backup, suffix))
+			fmt.Fprintf(&b, "if [ -e %s ]; then cp -p %s %s; mv -f %s %s; else rm -f %s; fi\n",
+				dst, dst, backupTmp, backupTmp, backup, backup)
+		}
+		fmt.Fprintf(&b, "chmod %04o %s\nmv -f %s %s\n", w.mode.Perm(), tmp, tmp, dst)
+	}
+	return b.String()
+}
+
+// checkError describes a write that its check command rejected, with the
+// command's output.
+func checkError(writes []pendingWrite, res sshx.Result) error {
+	out := strings.TrimSpace(string(res.Stdout))
+	first, rest, _ := strings.Cut(out, "\n")
+	failed := strings.TrimPrefix(first, "check failed: ")
+	check := ""
+	for _, w := range writes {
+		if w.path == failed {
+			check = w.checkName
+		}
+	}
+	return fmt.Errorf("check new %s with %s: %s; no file was replaced", failed, check, strings.TrimSpace(rest))
 }
 
 // removeTemps removes temporary files after a failed write, as far as the

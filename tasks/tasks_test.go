@@ -366,10 +366,17 @@ func TestDetectTrustStore(t *testing.T) {
 }
 
 func TestRestartDockerNotNeeded(t *testing.T) {
+	f := newFakeDocker(t)
+	f.startDaemon()
+	vars := f.vars()
+	vars["docker_restart_command"] = f.restartCommand()
 	task := buildTask(t, RestartDockerName, "")
-	res, _ := convergeTask(t, task, nil, &localConn{}, true)
+	res, _ := convergeTask(t, task, vars, &localConn{}, true)
 	if res.Changed {
 		t.Errorf("Changed = true with no change needing dockerd; message %q", res.Message)
+	}
+	if f.restarts() != 0 {
+		t.Errorf("restarts = %d; want 0", f.restarts())
 	}
 }
 
@@ -447,7 +454,8 @@ func TestDaemonJSONInsecureMerges(t *testing.T) {
 	file := filepath.Join(dir, "daemon.json")
 	orig := "{\n  \"storage-driver\": \"vfs\",\n  \"debug\": true\n}\n"
 	os.WriteFile(file, []byte(orig), 0o600)
-	vars := mapVars{"docker_daemon_json": file}
+	vars := newFakeDocker(t).vars()
+	vars["docker_daemon_json"] = file
 	task := buildTask(t, DaemonJSONName, `{registries: ["http://legacy.example:5000 "]}`)
 
 	res, tg := convergeTask(t, task, vars, &localConn{}, false)
@@ -491,7 +499,9 @@ func TestDaemonJSONInvalidFileUntouched(t *testing.T) {
 	os.WriteFile(file, []byte(orig), 0o644)
 	task := buildTask(t, DaemonJSONName, `{registries: ["legacy.example:5000"]}`)
 	ctx := context.Background()
-	tg := NewTarget("node1", mapVars{"docker_daemon_json": file}, &localConn{}, true)
+	vars := newFakeDocker(t).vars()
+	vars["docker_daemon_json"] = file
+	tg := NewTarget("node1", vars, &localConn{}, true)
 	if err := tg.Gather(ctx, task.Probes(tg)); err != nil {
 		t.Fatal(err)
 	}

@@ -65,6 +65,9 @@ func (updateCA) CheckApply(ctx context.Context, t *Target, apply bool) (Result, 
 		return Result{Message: "trust store up to date"}, nil
 	}
 	res := Result{Changed: true, Message: fmt.Sprintf("%s (%s)", ts.update, reason)}
+	// The restart is recorded first, so that the journal that Exec writes
+	// before the update command carries it.
+	t.NeedRestart("the OS trust store changed, and dockerd reads it only at start")
 	if apply {
 		out, err := t.Exec(ctx, ts.update+"\n")
 		if err != nil {
@@ -75,6 +78,5 @@ func (updateCA) CheckApply(ctx context.Context, t *Target, apply bool) (Result, 
 		}
 	}
 	t.anchorsChanged = false
-	t.NeedRestart("the OS trust store changed, and dockerd reads it only at start")
 	return res, nil
 }

@@ -15,6 +15,14 @@ import (
 // appends one line per call.
 const RestartsLog = "/var/lib/docker/lab-restarts.log"
 
+// DockerdLog is the file inside a host that receives dockerd's output.
+const DockerdLog = "/var/lib/docker/dockerd.log"
+
+// FlagsFile is the file inside a host whose words the restart script
+// passes to dockerd as extra command-line flags at every start, as an
+// init script passes DOCKER_OPTS. SetDockerdFlags writes it.
+const FlagsFile = "/etc/docker/lab-dockerd-flags"
+
 // restartScript replaces the init script that restarts dockerd on a
 // real host, because lab machines run no systemd. It runs inside a host's
 // mount namespace, where /run, /etc/docker and /var/lib/docker are the
@@ -26,7 +34,10 @@ const RestartsLog = "/var/lib/docker/lab-restarts.log"
 //	log-only  only log one line; for hosts that run no dockerd
 //
 // dockerd starts with a clean environment, detached with setsid, with
-// its output in /var/lib/docker/dockerd.log, as an init system would.
+// its output in /var/lib/docker/dockerd.log, as an init system would,
+// and with the words of /etc/docker/lab-dockerd-flags as extra flags.
+// A start fails at once, with the end of dockerd's log, when dockerd
+// exits instead of answering.
 const restartScript = `#!/bin/sh
 # Restarts this lab host's dockerd. Usage: restart-dockerd [restart|start|stop|log-only]
 set -eu
@@ -67,11 +78,22 @@ start() {
 	if running_pid >/dev/null; then
 		return 0
 	fi
-	# fd 9 holds the lock below; dockerd must not inherit it.
-	env -i PATH="$path" HOME=/root setsid dockerd </dev/null >>/var/lib/docker/dockerd.log 2>&1 9>&- &
+	flags=
+	if [ -r /etc/docker/lab-dockerd-flags ]; then flags=$(cat /etc/docker/lab-dockerd-flags); fi
+	# fd 9 holds the lock below; dockerd must not inherit it. setsid
+	# runs in the background job's process group, which it does not
+	# lead, so it makes the new session itself and $! is dockerd.
+	# shellcheck disable=SC2086 # the flags are words on purpose
+	env -i PATH="$path" HOME=/root setsid dockerd $flags </dev/null >>/var/lib/docker/dockerd.log 2>&1 9>&- &
+	started=$!
 	i=0
 	until env -i PATH="$path" HOME=/root docker info >/dev/null 2>&1; do
 		i=$((i + 1))
+		if ! alive "$started"; then
+			echo "restart-dockerd: dockerd exited during its start; end of /var/lib/docker/dockerd.log:" >&2
+			tail -n 20 /var/lib/docker/dockerd.log >&2
+			return 1
+		fi
 		if [ "$i" -gt 600 ]; then
 			echo "restart-dockerd: dockerd did not respond within 60s; end of /var/lib/docker/dockerd.log:" >&2
 			tail -n 20 /var/lib/docker/dockerd.log >&2
@@ -177,6 +199,19 @@ func (l *Lab) startDockerd(ctx context.Context, h *Host) error {
 		return fmt.Errorf("start dockerd on %s: %w\n%s", h.Name, err, out)
 	}
 	return nil
+}
+
+// SetDockerdFlags writes the extra flags that the host's dockerd gets
+// from its next start on; no flags removes the file. The running dockerd
+// keeps its command line until it restarts.
+func (l *Lab) SetDockerdFlags(host string, flags ...string) error {
+	if len(flags) == 0 {
+		if _, err := l.Exec(context.Background(), host, "rm", "-f", FlagsFile); err != nil {
+			return fmt.Errorf("remove dockerd flags of %s: %w", host, err)
+		}
+		return nil
+	}
+	return l.WriteFile(host, FlagsFile, []byte(strings.Join(flags, "\n")+"\n"), 0o644)
 }
 
 // parseRestarts counts the lines of a restarts log.

@@ -50,7 +50,8 @@ func hostIndex(name string, hosts int) int {
 }
 
 // hostVars are a host's connection variables, named as Ansible names
-// them, plus docker_restart_command.
+// them, plus docker_restart_command and, on hosts that run dockerd,
+// docker_log_file.
 type hostVars struct {
 	AnsibleHost           string `yaml:"ansible_host,omitempty"`
 	AnsiblePort           int    `yaml:"ansible_port,omitempty"`
@@ -58,6 +59,7 @@ type hostVars struct {
 	AnsibleBecome         bool   `yaml:"ansible_become,omitempty"`
 	AnsiblePrivateKeyFile string `yaml:"ansible_ssh_private_key_file"`
 	DockerRestartCommand  string `yaml:"docker_restart_command"`
+	DockerLogFile         string `yaml:"docker_log_file,omitempty"`
 }
 
 type inventoryGroup struct {
@@ -99,6 +101,9 @@ func renderInventory(hosts []*Host, privateKey string, groups map[string][]strin
 		}
 		if sudoUser != "" {
 			vars.AnsibleUser, vars.AnsibleBecome = sudoUser, true
+		}
+		if h.Dockerd {
+			vars.DockerLogFile = DockerdLog
 		}
 		add(GroupAll, h.Name, vars)
 		if h.Dockerd {

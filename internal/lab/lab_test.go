@@ -220,6 +220,58 @@ func TestLab(t *testing.T) {
 		}
 	})
 
+	t.Run("restart-with-extra-flags", func(t *testing.T) {
+		h, err := l.Host("node2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		restart := func() ([]byte, error) {
+			return l.Exec(ctx, "node2", "sh", "-c", h.RestartCommand)
+		}
+		if err := l.SetDockerdFlags("node2", "--debug"); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := restart(); err != nil {
+			t.Fatalf("node2: restart with --debug: %v\n%s", err, out)
+		}
+		nsPID, err := l.ReadFile("node2", "/run/docker.pid")
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmdline, err := l.ReadFile("node2", "/proc/"+strings.TrimSpace(string(nsPID))+"/cmdline")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(cmdline), "--debug") {
+			t.Errorf("node2 dockerd command line = %q; want --debug from %s", cmdline, lab.FlagsFile)
+		}
+
+		// A flag that daemon.json also sets makes dockerd exit at start;
+		// the script says so at once, with dockerd's own error.
+		if err := l.SetDockerdFlags("node2", "--storage-driver="+l.StorageDriver); err != nil {
+			t.Fatal(err)
+		}
+		began := time.Now()
+		out, err := restart()
+		if err == nil {
+			t.Fatalf("node2: restart with a conflicting flag succeeded; want it to fail\n%s", out)
+		}
+		if !strings.Contains(string(out), "dockerd exited during its start") || !strings.Contains(string(out), "specified both as a flag and in the configuration file") {
+			t.Errorf("restart output = %q; want the early exit and dockerd's conflict error", out)
+		}
+		t.Logf("failed restart took %v", time.Since(began).Round(time.Millisecond))
+
+		if err := l.SetDockerdFlags("node2"); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := restart(); err != nil {
+			t.Fatalf("node2: restart without flags: %v\n%s", err, out)
+		}
+		if _, err := l.DockerdPID("node2"); err != nil {
+			t.Errorf("node2 dockerd after removing the flags: %v", err)
+		}
+	})
+
 	t.Run("restart-log-only-host", func(t *testing.T) {
 		h, err := l.Host("node3")
 		if err != nil {

@@ -259,6 +259,12 @@ func TestRenderInventory(t *testing.T) {
 		t.Fatalf("parse inventory: %v\n%s", err, b)
 	}
 	groups := inv.All.Children
+	if got := groups[GroupAll].Hosts["node1"]["docker_log_file"]; got != DockerdLog {
+		t.Errorf("node1 docker_log_file = %v; want %s", got, DockerdLog)
+	}
+	if got, ok := groups[GroupAll].Hosts["node2"]["docker_log_file"]; ok {
+		t.Errorf("node2 docker_log_file = %v; want none on a host without dockerd", got)
+	}
 	node2 := groups[GroupAll].Hosts["node2"]
 	if node2["ansible_port"] != 2202 || node2["docker_restart_command"] != "/lab/restart-dockerd log-only" ||
 		node2["ansible_ssh_private_key_file"] != "/lab/id_ed25519" || node2["ansible_user"] != "root" ||
