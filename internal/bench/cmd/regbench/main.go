@@ -202,9 +202,10 @@ func checkReport(file string, hosts int, apply bool) error {
 	return nil
 }
 
-// timeCommand runs cmd and measures its wall time, its peak resident
-// memory and, by sampling /proc every 20 ms, its peak number of open
-// file descriptors.
+// timeCommand runs cmd and measures its wall time and, by sampling /proc
+// every 20 ms, its peak resident memory (VmHWM) and its peak number of
+// open file descriptors. The kernel's rusage is not used for memory:
+// its ru_maxrss counts the memory of this process at fork time too.
 func timeCommand(cmd *exec.Cmd) (sample, error) {
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -213,15 +214,20 @@ func timeCommand(cmd *exec.Cmd) (sample, error) {
 		return sample{}, err
 	}
 	var maxFDs int
+	var maxRSS int64
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		dir := fmt.Sprintf("/proc/%d/fd", cmd.Process.Pid)
+		status := fmt.Sprintf("/proc/%d/status", cmd.Process.Pid)
 		for {
 			if entries, err := os.ReadDir(dir); err == nil && len(entries) > maxFDs {
 				maxFDs = len(entries)
+			}
+			if hwm := readHWM(status); hwm > maxRSS {
+				maxRSS = hwm
 			}
 			select {
 			case <-done:
@@ -237,11 +243,22 @@ func timeCommand(cmd *exec.Cmd) (sample, error) {
 	if err != nil {
 		return sample{}, fmt.Errorf("%s: %w\n%s", cmd.Path, err, tail(out.String(), 20))
 	}
-	s := sample{seconds: elapsed, maxFDs: maxFDs}
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		s.maxRSS = ru.Maxrss
+	return sample{seconds: elapsed, maxFDs: maxFDs, maxRSS: maxRSS}, nil
+}
+
+// readHWM returns the VmHWM line of a /proc/PID/status file in KiB, or 0.
+func readHWM(status string) int64 {
+	data, err := os.ReadFile(status)
+	if err != nil {
+		return 0
 	}
-	return s, nil
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			return kb
+		}
+	}
+	return 0
 }
 
 // timeOpenSSH runs "ssh HOST true" for every host at once.
