@@ -105,9 +105,9 @@ func TestBecomeWritesAndRuns(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Gather, the folder step, the rename step and Exec.
-			if got := strings.Count(string(logged), "root\n"); got != 4 {
-				t.Errorf("sudo ran %d times as root; want 4 (gather, prepare, commit, exec)", got)
+			// Gather, the one write step and Exec.
+			if got := strings.Count(string(logged), "root\n"); got != 3 {
+				t.Errorf("sudo ran %d times as root; want 3 (gather, write, exec)", got)
 			}
 			for _, cmd := range conn.commands {
 				if strings.Contains(cmd, password) {

@@ -23,6 +23,9 @@ type localConn struct {
 	uploads  []string
 	// failUpload makes every upload fail, as a full disk would.
 	failUpload bool
+	// limitFileSize makes every script run with "ulimit -f 0", so any
+	// write to a file fails, as on a full disk.
+	limitFileSize bool
 }
 
 func (c *localConn) Run(ctx context.Context, cmd string, stdin io.Reader) (sshx.Result, error) {
@@ -35,6 +38,9 @@ func (c *localConn) Run(ctx context.Context, cmd string, stdin io.Reader) (sshx.
 	c.scripts = append(c.scripts, string(script))
 	c.mu.Unlock()
 	var stdout, stderr bytes.Buffer
+	if c.limitFileSize {
+		script = append([]byte("ulimit -f 0\n"), script...)
+	}
 	ex := exec.CommandContext(ctx, "/bin/sh", "-c", cmd)
 	ex.Stdin = bytes.NewReader(script)
 	ex.Stdout, ex.Stderr = &stdout, &stderr

@@ -1,6 +1,7 @@
 package tasks
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -163,6 +164,41 @@ func TestPlaceDockerCertReplacesOtherCA(t *testing.T) {
 	}
 }
 
+func TestFlushInlineFailureLeavesOldFile(t *testing.T) {
+	dir := t.TempDir()
+	reg := testRegistry(t)
+	folder := filepath.Join(dir, reg.Address)
+	os.MkdirAll(folder, 0o755)
+	old := []byte("old content\n")
+	os.WriteFile(filepath.Join(folder, "ca.crt"), old, 0o644)
+
+	task := buildTask(t, PlaceDockerCertName, "{registry: lab}", reg)
+	ctx := context.Background()
+	conn := &localConn{limitFileSize: true}
+	tg := NewTarget("node1", mapVars{"docker_certs_dir": dir}, conn, true)
+	if err := tg.Gather(ctx, task.Probes(tg)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := task.CheckApply(ctx, tg, true); err != nil {
+		t.Fatal(err)
+	}
+	err := tg.Flush(ctx)
+	if err == nil || !strings.Contains(err.Error(), "cannot write "+filepath.Join(folder, "ca.crt")) {
+		t.Fatalf("Flush error = %v; want one naming ca.crt", err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(folder, "ca.crt")); string(got) != string(old) {
+		t.Errorf("ca.crt = %q after a failed write; want the old content", got)
+	}
+	if left, _ := filepath.Glob(filepath.Join(folder, ".*"+tempMarker+"*")); len(left) != 0 {
+		t.Errorf("temporary files left after a failed write: %v", left)
+	}
+	if n := len(conn.uploads); n != 0 {
+		t.Errorf("%d scp uploads; want none for content this small", n)
+	}
+}
+
+// TestFlushFailureLeavesOldFile covers content too large to send inline,
+// which goes over scp.
 func TestFlushFailureLeavesOldFile(t *testing.T) {
 	dir := t.TempDir()
 	reg := testRegistry(t)
@@ -178,9 +214,7 @@ func TestFlushFailureLeavesOldFile(t *testing.T) {
 	if err := tg.Gather(ctx, task.Probes(tg)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := task.CheckApply(ctx, tg, true); err != nil {
-		t.Fatal(err)
-	}
+	tg.WriteFile(filepath.Join(folder, "ca.crt"), bytes.Repeat([]byte("x"), maxInline+1), 0o644)
 	err := tg.Flush(ctx)
 	if err == nil || !strings.Contains(err.Error(), "ca.crt") {
 		t.Fatalf("Flush error = %v; want one naming ca.crt", err)
@@ -549,5 +583,30 @@ func TestDockerdDetectedFromPidfile(t *testing.T) {
 				t.Errorf("pid = %d; want %d", d.pid, c.want)
 			}
 		})
+	}
+}
+
+func TestFlushLargeContentUsesUpload(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "sub", "bundle.crt")
+	data := bytes.Repeat([]byte("0123456789abcdef"), maxInline/16+1)
+	conn := &localConn{}
+	tg := NewTarget("node1", nil, conn, true)
+	if err := tg.Gather(context.Background(), []Probe{{Path: file}}); err != nil {
+		t.Fatal(err)
+	}
+	tg.WriteFile(file, data, 0o600)
+	if err := tg.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(file)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("content after upload: %d bytes, %v; want the %d bytes written", len(got), err, len(data))
+	}
+	if info, _ := os.Stat(file); info.Mode().Perm() != 0o600 {
+		t.Errorf("mode = %04o; want 0600", info.Mode().Perm())
+	}
+	if len(conn.uploads) != 1 {
+		t.Errorf("%d uploads; want 1 over scp for content larger than %d bytes", len(conn.uploads), maxInline)
 	}
 }
