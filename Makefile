@@ -1,10 +1,11 @@
 # Targets for building, testing and demonstrating regtrust.
 #
 #   make build       build bin/regtrust
-#   make test        go vet, then every test; the lab and end-to-end
-#                    tests need root (see internal/lab)
+#   make deps        install the Debian packages the lab needs (root)
+#   make test        deps, go vet, then every test; the lab and
+#                    end-to-end tests need root (see internal/lab)
 #   make test-short  go vet, then the tests that need no root
-#   make demo        run regtrust on a throwaway lab (root)
+#   make demo        deps, then regtrust on a throwaway lab (root)
 #   make fuzz        run each fuzz target for FUZZTIME (default 10s)
 #   make bench       compare regtrust with the SSH limit, OpenSSH and
 #                    Ansible on a lab of HOSTS sshd-only hosts (root)
@@ -12,29 +13,31 @@
 GO ?= go
 BIN := bin
 
-.PHONY: all build vet test test-short fuzz demo bench clean
+.PHONY: all build deps vet test test-short fuzz demo bench clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/regtrust ./cmd/regtrust
 
+deps:
+	bash .ci/install-packages
+
 vet:
 	$(GO) vet ./...
 
 # -count=1 because the lab tests depend on programs and files outside
 # the module, which the test cache does not track.
-# -p 1 runs one package at a time: the lab's dockerds run in PID
-# namespaces of their own, yet `pidof dockerd` on the machine finds them,
-# so unit tests that run the product's scripts on the machine must not
-# overlap a lab.
-test: vet
+# -p 1 runs one package at a time: the lab tests start dozens of
+# processes and wait for dockerd restarts, and packages tested in
+# parallel on a 2-core machine made those waits slow and uneven.
+test: deps vet
 	$(GO) test -count=1 -p 1 -timeout 15m ./...
 
 test-short: vet
 	$(GO) test -short ./...
 
-demo: build
+demo: deps build
 	$(GO) build -o $(BIN)/labdemo ./internal/lab/cmd/labdemo
 	$(BIN)/labdemo -regtrust $(BIN)/regtrust
 
