@@ -128,7 +128,16 @@ func (d *daemonJSONInsecure) CheckApply(ctx context.Context, t *Target, apply bo
 	}
 
 	backup := p + backupSuffix
-	t.WriteFile(p, out, mode, WithBackup(backup), WithCheck("dockerd --validate", validateCommand))
+	opts := []WriteOption{WithBackup(backup)}
+	// A running dockerd reloads or restarts with the new file in this
+	// run, which is when a file it rejects takes the host down, so the
+	// file is validated first. A stopped dockerd reads it at its next
+	// start; validating for it would start the large dockerd binary on
+	// every changed host for nothing this run does.
+	if dockerd.pid != 0 {
+		opts = append(opts, WithCheck("dockerd --validate", validateCommand))
+	}
+	t.WriteFile(p, out, mode, opts...)
 	if err := t.noteDaemonJSON(p, backup, st.Exists, before, out); err != nil {
 		return Result{}, err
 	}
@@ -149,13 +158,13 @@ const backupSuffix = ".regtrust-backup"
 
 // validateCommand checks the daemon configuration file given as its
 // last argument without starting anything, with dockerd --validate, which
-// dockerd has since Docker 23.0. Where dockerd lacks it, the command
-// accepts the file; asking dockerd --help at write time keeps that
-// question out of every run's gather command.
+// dockerd has since Docker 23.0. Where dockerd lacks it (it then fails
+// with "unknown flag: --validate"), the command accepts the file. Trying
+// the flag once costs one start of dockerd instead of asking --help first.
 // NOTE: Debian 12's docker.io (dockerd 20.10) lacks --validate. There
 // regtrust relies on its own JSON and flag checks, and on rolling back a
 // restart that fails.
-const validateCommand = `sh -c 'if command -v dockerd >/dev/null 2>&1 && dockerd --help 2>&1 | grep -q -e --validate; then exec dockerd --validate --config-file "$1"; fi' validate`
+const validateCommand = `sh -c 'command -v dockerd >/dev/null 2>&1 || exit 0; out=$(dockerd --validate --config-file "$1" 2>&1) && exit 0; case "$out" in *"unknown flag: --validate"*) exit 0 ;; esac; printf "%s\n" "$out"; exit 1' validate`
 
 // checkDockerdReads rejects a new daemon.json that dockerd would fail to
 // start with or would never read. The first sets a key that dockerd is

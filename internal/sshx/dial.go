@@ -93,7 +93,7 @@ func connectHop(ctx context.Context, hop Config, via *ssh.Client) (*ssh.Client, 
 	}
 	defer keys.close() // the agent is needed only for the login
 
-	db, err := loadKnownHosts(hop.KnownHostsFiles)
+	db, err := loadKnownHostsCached(hop.KnownHostsFiles)
 	if err != nil {
 		return nil, fmt.Errorf("check host key for %s: %w", addr, err)
 	}

@@ -26,6 +26,47 @@ type knownHosts struct {
 	authorityLines map[string]map[int]bool
 }
 
+// knownHostsCache keeps parsed known_hosts files for the dials of a run.
+// Parsing the files on every dial made a run over N hosts parse N lines N
+// times, and kept a copy of the whole database per open connection. An
+// entry is reused only while every file has the size and modification
+// time it had when it was parsed, so a key appended with
+// AcceptNewHostKeys, or any edit, makes the next dial parse again.
+var knownHostsCache struct {
+	mu      sync.Mutex
+	entries map[string]*knownHosts
+}
+
+// maxKnownHostsCache bounds the cache; a run uses one set of files, or a
+// few with jump hosts.
+const maxKnownHostsCache = 8
+
+// loadKnownHostsCached is loadKnownHosts with knownHostsCache.
+func loadKnownHostsCached(files []string) (*knownHosts, error) {
+	var key strings.Builder
+	for _, file := range files {
+		key.WriteString(file)
+		if info, err := os.Stat(file); err == nil {
+			fmt.Fprintf(&key, "\x00%d\x00%d", info.Size(), info.ModTime().UnixNano())
+		}
+		key.WriteString("\x00\x00")
+	}
+	knownHostsCache.mu.Lock()
+	defer knownHostsCache.mu.Unlock()
+	if db, ok := knownHostsCache.entries[key.String()]; ok {
+		return db, nil
+	}
+	db, err := loadKnownHosts(files)
+	if err != nil {
+		return nil, err
+	}
+	if knownHostsCache.entries == nil || len(knownHostsCache.entries) >= maxKnownHostsCache {
+		knownHostsCache.entries = map[string]*knownHosts{}
+	}
+	knownHostsCache.entries[key.String()] = db
+	return db, nil
+}
+
 // loadKnownHosts reads the files that exist; a missing file counts as
 // empty, as in OpenSSH.
 func loadKnownHosts(files []string) (*knownHosts, error) {
