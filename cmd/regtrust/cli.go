@@ -211,11 +211,8 @@ func runPlaybook(ctx context.Context, drain <-chan struct{}, args []string, stdo
 	if !f.validate(stderr, "regtrust run") {
 		return exitError
 	}
-	for _, out := range []struct{ flag, file string }{{"--report", f.report}, {"--metrics", f.ops.metrics}, {"--plan", f.ops.plan}} {
-		if err := checkWritable(out.file); err != nil {
-			fmt.Fprintf(stderr, "regtrust run: %s %s: %v; give a file in a folder that exists and is writable\n", out.flag, out.file, err)
-			return exitError
-		}
+	if !f.checkOutputs(stderr, "regtrust run") {
+		return exitError
 	}
 	if f.ops.plan != "" {
 		f.check = true
@@ -355,6 +352,18 @@ func exitStatus(rep *playbook.Report, detailed bool) int {
 		status |= exitFailures
 	}
 	return status
+}
+
+// checkOutputs reports, for the command cmd, an output file flag whose
+// file cannot be created, before any host is contacted.
+func (f *runFlags) checkOutputs(stderr io.Writer, cmd string) bool {
+	for _, out := range []struct{ flag, file string }{{"--report", f.report}, {"--metrics", f.ops.metrics}, {"--plan", f.ops.plan}} {
+		if err := checkWritable(out.file); err != nil {
+			fmt.Fprintf(stderr, "%s: %s %s: %v; give a file in a folder that exists and is writable\n", cmd, out.flag, out.file, err)
+			return false
+		}
+	}
+	return true
 }
 
 // checkWritable makes sure a file can be created in the folder of file, so

@@ -108,7 +108,7 @@ Options:`)
 		fs.Usage()
 		return exitError
 	}
-	if !f.validate(stderr, "regtrust apply") {
+	if !f.validate(stderr, "regtrust apply") || !f.checkOutputs(stderr, "regtrust apply") {
 		return exitError
 	}
 	access, err := accessOptions(fs, &f, stderr)
