@@ -386,11 +386,11 @@ func inlineSize(writes []pendingWrite) int {
 	return n
 }
 
-// flushInline makes the queued writes in one remote command: it creates
-// missing folders, removes stale temporary files, writes each file's
-// content from a here-document into a temporary file beside its target
-// under umask 077, so no file is ever readable by more users than its
-// final mode allows, and then checks, journals and renames as commit
+// flushInline makes the queued writes in one remote command. It creates
+// missing folders and removes stale temporary files. It writes each
+// file's content from a here-document into a temporary file beside its
+// target under umask 077, so no file is ever readable by more users than
+// its final mode allows. Then it checks, journals and renames as commit
 // does. A failure removes the temporary files it wrote.
 func (t *Target) flushInline(ctx context.Context, writes []pendingWrite) error {
 	suffix, err := randomSuffix()

@@ -366,8 +366,9 @@ func (f *runFlags) checkOutputs(stderr io.Writer, cmd string) bool {
 	return true
 }
 
-// checkWritable makes sure a file can be created in the folder of file, so
-// that an output the run ends with cannot fail after hosts were changed.
+// checkWritable makes sure a file can be created in the folder of file,
+// so that writing an output at the end of a run is unlikely to fail after
+// hosts were changed; a folder that fills up meanwhile can still fail it.
 // An empty name is not checked.
 func checkWritable(file string) error {
 	if file == "" {
