@@ -42,13 +42,22 @@ var envFiles = []struct {
 	{"/etc/sysconfig/docker", []string{"OPTIONS", "DOCKER_OPTS"}},
 }
 
-// dockerdScript prints one line per fact about dockerd. The facts are its
+// dockerdScript returns the script of the dockerd fact for the usual
+// option files.
+func dockerdScript(pidfile, manager string) string {
+	return dockerdScriptFiles(pidfile, manager, envFilePaths())
+}
+
+// dockerdScriptFiles prints one line per fact about dockerd. The facts are its
 // process id (0 when it does not run), the service manager, the running
 // dockerd's command line, the systemd unit with its drop-ins, the
 // environment files that can carry flags, and the number of running
 // containers with the live-restore setting. Binary values are in base64,
-// so each fact stays on one line.
-func dockerdScript(pidfile, manager string) string {
+// so each fact stays on one line, except option files: an "envfile PATH"
+// line is followed by the file's lines, each behind one space. They are
+// read with shell builtins, because starting programs is most of what a
+// gather costs on a host.
+func dockerdScriptFiles(pidfile, manager, files string) string {
 	var b strings.Builder
 	b.WriteString(`b64() { base64 | tr -d '\n'; }
 bounded() { if command -v timeout >/dev/null 2>&1; then timeout 20 "$@"; else "$@"; fi; }
@@ -74,12 +83,15 @@ if [ "$manager" = systemd ]; then
   files="$files $(printf '%%s\n' "$unit" | sed -n 's/^EnvironmentFile=//p' | tr ' ' '\n' | sed 's/^-//')"
 fi
 for f in $files; do
-  if [ -f "$f" ] && [ -r "$f" ]; then echo "envfile $(printf %%s "$f" | b64) $(b64 < "$f")"; fi
+  if [ -f "$f" ] && [ -r "$f" ]; then
+    printf 'envfile %%s\n' "$f"
+    while IFS= read -r line || [ -n "$line" ]; do printf ' %%s\n' "$line"; done < "$f"
+  fi
 done
 if [ "$pid" != 0 ] && command -v docker >/dev/null 2>&1; then
   info=$(bounded docker info --format '{{.ContainersRunning}} {{.LiveRestoreEnabled}}' 2>/dev/null) && echo "info $info"
 fi
-`, shellQuote(manager), shellQuote(envFilePaths()))
+`, shellQuote(manager), shellQuote(files))
 	return b.String()
 }
 
@@ -154,7 +166,13 @@ func parseDockerd(out string) (dockerdState, error) {
 		}
 		return string(b), nil
 	}
+	envFile := "" // the option file whose lines follow
 	for _, line := range strings.Split(out, "\n") {
+		if rest, ok := strings.CutPrefix(line, " "); ok && envFile != "" {
+			st.envFiles[envFile] += rest + "\n"
+			continue
+		}
+		envFile = ""
 		k, v, _ := strings.Cut(strings.TrimSpace(line), " ")
 		switch k {
 		case "pid":
@@ -174,14 +192,8 @@ func parseDockerd(out string) (dockerdState, error) {
 			}
 			st.unit = s
 		case "envfile":
-			name, content, _ := strings.Cut(v, " ")
-			p, err := decode(name)
-			if err != nil {
-				return st, err
-			}
-			if st.envFiles[p], err = decode(content); err != nil {
-				return st, err
-			}
+			envFile = v
+			st.envFiles[envFile] = ""
 		case "info":
 			n, live, _ := strings.Cut(v, " ")
 			if c, err := strconv.Atoi(n); err == nil {
