@@ -75,16 +75,41 @@ func (t *Target) Gather(ctx context.Context, probes []Probe) error {
 // base64 never prints.
 //
 // The script starts as few programs as it can, because on a fleet their
-// start-up cost is most of the gather's CPU time: one stat per path, and
-// base64 for each content or fact. A file whose content is read is hashed
-// on the controller; only other files go through sha256sum.
+// start-up cost is most of the gather's CPU time: one stat for all paths,
+// and base64 for each content or fact. stat prints each path on a line of
+// its own and its mode, owner, group and size on the next; paths never
+// contain a newline, and as absolute paths they never equal such a line.
+// A file whose content is read is hashed on the controller; only other
+// files go through sha256sum.
 func gatherScript(probes []Probe) (string, []Probe) {
 	var b strings.Builder
-	b.WriteString(`p() {
+	b.WriteString(`stats=
+stat_all() {
+  stats=$(stat -L -c '%n
+%a %u %g %s' -- "$@" 2>/dev/null)
+  return 0
+}
+lookup() {
+  st=
+  next=
+  o=$IFS
+  IFS='
+'
+  set -f
+  for l in $stats; do
+    if [ -n "$next" ]; then st=$l; break; fi
+    if [ "$l" = "$1" ]; then next=1; fi
+  done
+  set +f
+  IFS=$o
+  if [ -z "$st" ]; then st=$(stat -L -c '%a %u %g %s' "$1"); fi
+}
+p() {
   if [ -d "$2" ]; then
-    printf 'D\t%s\t%s\n' "$1" "$(stat -c '%a %u %g' "$2")"
+    lookup "$2"
+    printf 'D\t%s\t%s\n' "$1" "$st"
   elif [ -e "$2" ]; then
-    st=$(stat -L -c '%a %u %g %s' "$2")
+    lookup "$2"
     if [ "$3" = c ] && [ "${st##* }" -le ` + strconv.Itoa(maxContent) + ` ]; then
       printf 'F\t%s\t%s\t-\nC\t%s\n' "$1" "$st" "$1"
       base64 < "$2"
@@ -113,6 +138,7 @@ t() {
 }
 `)
 	var index []Probe
+	var pathLines, statArgs []string
 	dirs := map[string]bool{}
 	seen := map[string]bool{}
 	// Facts that other probes use as their folder are evaluated first,
@@ -164,8 +190,15 @@ t() {
 			} else {
 				dirs[shellQuote(path.Dir(pr.Path))] = true
 			}
-			fmt.Fprintf(&b, "p %d %s %s\n", i, target, flag)
+			pathLines = append(pathLines, fmt.Sprintf("p %d %s %s", i, target, flag))
+			statArgs = append(statArgs, target)
 		}
+	}
+	if len(statArgs) > 0 {
+		fmt.Fprintf(&b, "stat_all %s\n", strings.Join(statArgs, " "))
+	}
+	for _, line := range pathLines {
+		b.WriteString(line + "\n")
 	}
 	for _, d := range sortedKeys(dirs) {
 		fmt.Fprintf(&b, "t %s\n", d)

@@ -610,3 +610,34 @@ func TestFlushLargeContentUsesUpload(t *testing.T) {
 		t.Errorf("%d uploads; want 1 over scp for content larger than %d bytes", len(conn.uploads), maxInline)
 	}
 }
+
+func TestGatherMatchesEachPathExactly(t *testing.T) {
+	dir := t.TempDir()
+	paths := map[string]os.FileMode{
+		filepath.Join(dir, "ca.crt"):     0o640,
+		filepath.Join(dir, "ca.crt.bak"): 0o600,
+		filepath.Join(dir, "ca.crt|x"):   0o604,
+		filepath.Join(dir, "sp ace"):     0o644,
+	}
+	var probes []Probe
+	for p, mode := range paths {
+		if err := os.WriteFile(p, []byte(p), mode); err != nil {
+			t.Fatal(err)
+		}
+		os.Chmod(p, mode)
+		probes = append(probes, Probe{Path: p})
+	}
+	tg := NewTarget("node1", nil, &localConn{}, false)
+	if err := tg.Gather(context.Background(), probes); err != nil {
+		t.Fatal(err)
+	}
+	for p, mode := range paths {
+		st, err := tg.File(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode.Perm() != mode || st.Size != int64(len(p)) {
+			t.Errorf("%s: mode %04o size %d; want %04o and %d", p, st.Mode.Perm(), st.Size, mode, len(p))
+		}
+	}
+}
