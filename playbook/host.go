@@ -251,7 +251,7 @@ func runPlay(ctx context.Context, p *Play, t *tasks.Target, hr *HostReport, pend
 		if stopped(p.Tasks[i:], false) {
 			return false
 		}
-		t.BeginStep(s.Notify, registryAddress(s))
+		t.BeginStep(journaled(p, s.Notify, t), registryAddress(s))
 		tr := runStep(ctx, p, s, t, false)
 		if tr.Status == StatusChanged {
 			for _, n := range s.Notify {
@@ -291,7 +291,7 @@ func runPlay(ctx context.Context, p *Play, t *tasks.Target, hr *HostReport, pend
 			}
 			ran[s.Name] = true
 			progress = true
-			t.BeginStep(s.Notify, registryAddress(s))
+			t.BeginStep(journaled(p, s.Notify, t), registryAddress(s))
 			tr := runStep(ctx, p, s, t, true)
 			if pending[s.Name] && !notifiedNow[s.Name] {
 				tr.Message = "pending from an earlier run that did not finish: " + tr.Message
@@ -359,4 +359,25 @@ func skipRest(p *Play, rest []*Step, hr *HostReport, why string, handlers bool) 
 // before all its plays ran.
 func (h *hostRun) describeStop(reason string) {
 	h.report.Warnings = append(h.report.Warnings, "the rollout stopped before every play ran on this host: "+strings.TrimSpace(reason))
+}
+
+// journaled returns the handlers among notify that the pending-handler
+// journal must record before a change: all but those sure to change
+// nothing on this host, such as a dockerd restart where no dockerd runs.
+func journaled(p *Play, notify []string, t *tasks.Target) []string {
+	var out []string
+	for _, name := range notify {
+		idle := false
+		for _, h := range p.Handlers {
+			if h.Name == name {
+				if i, ok := h.Task.(tasks.Idler); ok && i.IdleOn(t) {
+					idle = true
+				}
+			}
+		}
+		if !idle {
+			out = append(out, name)
+		}
+	}
+	return out
 }

@@ -497,3 +497,38 @@ func TestRunNoHostMatchedIsAnError(t *testing.T) {
 		t.Errorf("error = %v; want one naming the --limit that matched nothing", err)
 	}
 }
+
+func TestApplyWithoutDockerdUsesTwoSessions(t *testing.T) {
+	caPEM, _ := testCAPEM(t, "Lab Root")
+	f := newFleet(t, 1, "")
+	indented := strings.ReplaceAll(strings.TrimSpace(caPEM), "\n", "\n        ")
+	pb := `- hosts: docker_hosts
+  registries:
+    lab:
+      address: registry.lab.test:5000
+      ca_pem: |
+        ` + indented + `
+  tasks:
+    - place_docker_cert: {registry: lab}
+    - daemon_json_insecure: {registries: ["legacy.lab.test:5000"]}
+      notify: restart_docker_if_changed
+  handlers:
+    - restart_docker_if_changed:
+`
+	before := f.servers[0].Sessions()
+	rep, out, err := f.run(t, pb, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Totals.Changed != 1 {
+		t.Fatalf("totals %+v; want the host changed\n%s", rep.Totals, out)
+	}
+	// No dockerd runs, so the restart handler is sure to do nothing and
+	// is not journaled: one command gathers and one writes.
+	if n := f.servers[0].Sessions() - before; n != 2 {
+		t.Errorf("apply used %d sessions; want 2 (gather, write)", n)
+	}
+	if _, err := os.Stat(filepath.Join(f.roots[0], "state", "pending-handlers.json")); !os.IsNotExist(err) {
+		t.Errorf("a journal was left on the host (stat error %v)", err)
+	}
+}

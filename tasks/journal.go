@@ -156,6 +156,12 @@ func (t *Target) PendingHandlers() []string {
 	return slices.Clone(t.journal.loaded)
 }
 
+// Idler is a task that, as a handler, can tell from the gathered state
+// that running it would change nothing on the host.
+type Idler interface {
+	IdleOn(t *Target) bool
+}
+
 // BeginStep sets what the next step's changes imply: the handlers it
 // notifies and the address of the registry it works on, or "". A change
 // the step makes records both before it happens.
