@@ -417,16 +417,27 @@ func (t *Target) flushInline(ctx context.Context, writes []pendingWrite) error {
 		temps = append(temps, tmp)
 		quoted = append(quoted, shellQuote(tmp))
 	}
-	fmt.Fprintf(&b, "umask 077\ntrap 'rm -f %s' EXIT\n", strings.ReplaceAll(strings.Join(quoted, " "), "'", `'\''`))
+	fmt.Fprintf(&b, "trap 'rm -f %s' EXIT\n", strings.ReplaceAll(strings.Join(quoted, " "), "'", `'\''`))
 	// The here-document's end marker cannot occur in base64 text, which
 	// has no underscore.
 	marker := "REGTRUST_END_" + suffix
 	for i, w := range writes {
+		fmt.Fprintf(&b, "umask %04o\n", createUmask(w.mode))
 		fmt.Fprintf(&b, "base64 -d > %s <<'%s' || { printf 'cannot write %%s\\n' %s >&2; exit 1; }\n", quoted[i], marker, shellQuote(w.path))
 		b.WriteString(wrapBase64(w.data))
 		b.WriteString(marker + "\n")
 	}
 	return t.commit(ctx, writes, suffix, b.String(), nil, temps, "write files")
+}
+
+// createUmask returns the umask under which a new file gets exactly mode,
+// so no chmod is needed after it. A mode with execute bits, which a new
+// file never gets from the shell, is created 0600 and set by commit.
+func createUmask(mode fs.FileMode) fs.FileMode {
+	if mode.Perm()&0o111 != 0 {
+		return 0o077
+	}
+	return 0o777 &^ mode.Perm()
 }
 
 // wrapBase64 encodes data in lines of 76 characters.
@@ -486,7 +497,9 @@ func (t *Target) flushStaged(ctx context.Context, writes []pendingWrite, suffix 
 // itself.
 func (t *Target) commit(ctx context.Context, writes []pendingWrite, suffix, prefix string, staged, temps []string, what string) error {
 	update, desired := t.journalUpdate()
-	script := prefix + commitScript(writes, suffix, update, staged)
+	// Files the prefix wrote already have their mode, unless the mode has
+	// execute bits.
+	script := prefix + commitScript(writes, suffix, update, staged, prefix != "")
 	if prefix != "" {
 		// The prefix's trap removes the temporary files on failure;
 		// after the renames there is nothing left to remove.
@@ -512,7 +525,7 @@ func (t *Target) commit(ctx context.Context, writes []pendingWrite, suffix, pref
 // first the copies from the staging folder, when staged is set, then
 // every write's check, then the journal update, then per file the backup
 // and the rename.
-func commitScript(writes []pendingWrite, suffix, journalUpdate string, staged []string) string {
+func commitScript(writes []pendingWrite, suffix, journalUpdate string, staged []string, modesSet bool) string {
 	var b strings.Builder
 	b.WriteString("set -e\n")
 	if staged != nil {
@@ -536,10 +549,16 @@ func commitScript(writes []pendingWrite, suffix, journalUpdate string, staged []
 		tmp, dst := shellQuote(tempPath(w.path, suffix)), shellQuote(w.path)
 		if w.backup != "" {
 			backup, backupTmp := shellQuote(w.backup), shellQuote(tempPath(w.backup, suffix))
-			fmt.Fprintf(&b, "if [ -e %s ]; then cp -p %s %s; mv -f %s %s; else rm -f %s; fi\n",
-				dst, dst, backupTmp, backupTmp, backup, backup)
+			// A hard link keeps the old file as the backup in one
+			// step; the rename below gives the target a new inode. A
+			// file system without hard links gets a copy.
+			fmt.Fprintf(&b, "if [ -e %s ]; then ln -f %s %s 2>/dev/null || { cp -p %s %s && mv -f %s %s; }; else rm -f %s; fi\n",
+				dst, dst, backup, dst, backupTmp, backupTmp, backup, backup)
 		}
-		fmt.Fprintf(&b, "chmod %04o %s\nmv -f %s %s\n", w.mode.Perm(), tmp, tmp, dst)
+		if !modesSet || createUmask(w.mode) == 0o077 && w.mode.Perm() != 0o600 {
+			fmt.Fprintf(&b, "chmod %04o %s\n", w.mode.Perm(), tmp)
+		}
+		fmt.Fprintf(&b, "mv -f %s %s\n", tmp, dst)
 	}
 	return b.String()
 }

@@ -641,3 +641,34 @@ func TestGatherMatchesEachPathExactly(t *testing.T) {
 		}
 	}
 }
+
+func TestFlushInlineSetsEachMode(t *testing.T) {
+	dir := t.TempDir()
+	modes := map[string]os.FileMode{"a": 0o644, "b": 0o600, "c": 0o755, "d": 0o400, "e": 0o640}
+	tg := NewTarget("node1", nil, &localConn{}, true)
+	var probes []Probe
+	for name := range modes {
+		probes = append(probes, Probe{Path: filepath.Join(dir, "sub", name)})
+	}
+	if err := tg.Gather(context.Background(), probes); err != nil {
+		t.Fatal(err)
+	}
+	for name, mode := range modes {
+		tg.WriteFile(filepath.Join(dir, "sub", name), []byte(name), mode)
+	}
+	if err := tg.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for name, mode := range modes {
+		info, err := os.Stat(filepath.Join(dir, "sub", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Mode().Perm() != mode {
+			t.Errorf("%s: mode %04o; want %04o", name, info.Mode().Perm(), mode)
+		}
+	}
+	if info, _ := os.Stat(filepath.Join(dir, "sub")); info.Mode().Perm() != 0o755 {
+		t.Errorf("new folder mode %04o; want 0755", info.Mode().Perm())
+	}
+}
