@@ -70,13 +70,14 @@ func (t *Target) Gather(ctx context.Context, probes []Probe) error {
 
 // gatherScript builds the POSIX shell script that prints one record per
 // probe. Records are tab-separated lines that name probes by index, so
-// that no path has to be escaped in the output. Contents and fact outputs
-// follow their record line as base64 lines ending with a line ".", which
-// base64 never prints.
+// that no path has to be escaped in the output. A file's content follows
+// its record line as base64 lines ending with a line ".", which base64
+// never prints; a fact's output, which is text, follows as its own lines,
+// each behind one space, also ending with ".".
 //
 // The script starts as few programs as it can, because on a fleet their
 // start-up cost is most of the gather's CPU time: one stat for all paths,
-// and base64 for each content or fact. stat prints each path on a line of
+// and base64 for each content. stat prints each path on a line of
 // its own and its mode, owner, group and size on the next; paths never
 // contain a newline, and as absolute paths they never equal such a line.
 // A file whose content is read is hashed on the controller; only other
@@ -124,7 +125,7 @@ p() {
 }
 s() {
   printf 'S\t%s\n' "$1"
-  eval "$2" 2>/dev/null | base64
+  eval "$2" 2>/dev/null | while IFS= read -r l || [ -n "$l" ]; do printf ' %s\n' "$l"; done
   echo .
 }
 t() {
@@ -158,7 +159,7 @@ t() {
 			i := len(index)
 			index = append(index, fact)
 			fmt.Fprintf(&b, "%s=$(eval %s 2>/dev/null)\n", v, shellQuote(fact.Script))
-			fmt.Fprintf(&b, "printf 'S\\t%%s\\n' %d\nprintf %%s \"$%s\" | base64\necho .\n", i, v)
+			fmt.Fprintf(&b, "printf 'S\\t%%s\\n %%s\\n.\\n' %d \"$%s\"\n", i, v)
 			break
 		}
 	}
@@ -233,6 +234,20 @@ func (t *Target) parseGather(out []byte, index []Probe) error {
 		}
 		return nil, fmt.Errorf("output ended inside a block")
 	}
+	// textBlock reads the lines of a fact's output, each behind one
+	// space, up to ".". A fact's output is text; it is framed this way
+	// rather than base64 encoded so that no program has to start for it.
+	textBlock := func() ([]byte, error) {
+		var text strings.Builder
+		for sc.Scan() {
+			line := sc.Text()
+			if line == "." {
+				return []byte(text.String()), nil
+			}
+			text.WriteString(strings.TrimPrefix(line, " ") + "\n")
+		}
+		return nil, fmt.Errorf("output ended inside a block")
+	}
 	for sc.Scan() {
 		f := strings.Split(sc.Text(), "\t")
 		if f[0] == "T" {
@@ -254,7 +269,12 @@ func (t *Target) parseGather(out []byte, index []Probe) error {
 		}
 		pr := index[i]
 		var data []byte
-		if f[0] == "C" || f[0] == "S" {
+		if f[0] == "S" {
+			if data, err = textBlock(); err != nil {
+				return fmt.Errorf("gather state of %s%s: %w", pr.Path, pr.Key, err)
+			}
+		}
+		if f[0] == "C" {
 			if data, err = block(); err != nil {
 				return fmt.Errorf("gather state of %s%s: %w", pr.Path, pr.Key, err)
 			}
