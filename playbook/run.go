@@ -404,8 +404,31 @@ func planHosts(pb *Playbook, opts *Options, out io.Writer) ([]*hostPlan, error) 
 		if plan.become, err = becomeFor(plan.host.Name, conn, plan.plays, opts); err != nil {
 			return nil, err
 		}
+		if err := checkRuntimeVars(plan); err != nil {
+			return nil, err
+		}
 	}
 	return plans, nil
+}
+
+// checkRuntimeVars checks container_runtime wherever it is set for a host,
+// in the inventory or in the vars of a play that selects the host.
+func checkRuntimeVars(plan *hostPlan) error {
+	if v, ok, err := plan.host.StringVar("container_runtime"); err != nil {
+		return fmt.Errorf("host %s: %w", plan.host.Name, err)
+	} else if ok {
+		if err := tasks.ValidateRuntime(v); err != nil {
+			return fmt.Errorf("host %s: %w; fix the inventory variable", plan.host.Name, err)
+		}
+	}
+	for _, p := range plan.plays {
+		if v, ok := p.Vars["container_runtime"]; ok {
+			if err := tasks.ValidateRuntime(v); err != nil {
+				return fmt.Errorf("play %q: %w; fix the play's vars", p.Name, err)
+			}
+		}
+	}
+	return nil
 }
 
 // knownHostsFiles returns the known_hosts files that verify host keys:

@@ -47,6 +47,19 @@ const rootlessDirFact = "rootless_docker_certs_dir"
 // user, as dockerd resolves it.
 const rootlessDirScript = `printf '%s' "${XDG_CONFIG_HOME:-$HOME/.config}/docker/certs.d"`
 
+// ValidateRuntime checks a value of the container_runtime variable, so
+// that a misspelt runtime stops a run before any host is contacted.
+func ValidateRuntime(name string) error {
+	names := make([]string, len(containerRuntimes))
+	for i, rt := range containerRuntimes {
+		if rt.name == name {
+			return nil
+		}
+		names[i] = rt.name
+	}
+	return fmt.Errorf("invalid %s %q: use one of %s", runtimeVar, name, strings.Join(names, ", "))
+}
+
 // hostRuntime returns the runtime that the host's container_runtime
 // variable names, Docker when it is unset.
 func hostRuntime(t *Target) (containerRuntime, error) {
@@ -54,14 +67,12 @@ func hostRuntime(t *Target) (containerRuntime, error) {
 	if err != nil {
 		return containerRuntime{}, err
 	}
-	names := make([]string, len(containerRuntimes))
-	for i, rt := range containerRuntimes {
+	for _, rt := range containerRuntimes {
 		if rt.name == name {
 			return rt, nil
 		}
-		names[i] = rt.name
 	}
-	return containerRuntime{}, fmt.Errorf("invalid %s %q: use one of %s", runtimeVar, name, strings.Join(names, ", "))
+	return containerRuntime{}, ValidateRuntime(name)
 }
 
 // certsRoot returns the runtime's certs.d folder on the host: the host

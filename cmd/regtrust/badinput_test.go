@@ -138,6 +138,7 @@ func TestBadInputContactsNoHost(t *testing.T) {
 		{"ca-not-a-ca", reg(`address: gitlab.ltc, ca_file: issued.pem`), nil, "is not a CA certificate"},
 		{"ca-expired", reg(`address: gitlab.ltc, ca_file: expired.pem`), nil, "expired on"},
 		{"report-folder-missing", "- hosts: all\n  tasks: []\n", []string{"--report", "/nonexistent/folder/report.json"}, "--report /nonexistent/folder/report.json"},
+		{"runtime-typo", "- hosts: all\n  vars: {container_runtime: dokker}\n  registries:\n    lab: {address: gitlab.ltc, ca_file: leaf.pem}\n  tasks:\n    - place_docker_cert: {registry: lab}\n", nil, `invalid container_runtime "dokker"`},
 		{"limit-matches-nothing", "- hosts: all\n  tasks: []\n", []string{"--limit", "nodee1"}, `--limit "nodee1"`},
 		{"client-mismatch", reg(`address: gitlab.ltc, ca_pem: "` + strings.ReplaceAll(string(files["leaf.pem"]), "\n", `\n`) + `", client_cert: client.cert, client_key: client.key`), nil, "client"},
 		{"bad-inventory", "- hosts: all\n  tasks: []\n", []string{"-i", filepath.Join(dir, "bad-inventory.yml")}, "bad-inventory.yml"},
