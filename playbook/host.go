@@ -272,7 +272,7 @@ func runPlay(ctx context.Context, p *Play, t *tasks.Target, hr *HostReport, pend
 
 	// Handlers run in the order they are defined. A handler may notify one
 	// defined before it, so the list is walked until no notified handler
-	// is left; each handler runs at most once.
+	// is left. The ran map makes each handler run at most once.
 	ran := map[string]bool{}
 	for progress := true; progress; {
 		progress = false

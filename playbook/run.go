@@ -145,7 +145,7 @@ func (o *Options) dialer() DialFunc {
 
 // DefaultFetchTimeout bounds fetching one registry's CA when Options sets
 // no FetchTimeout. A registry that accepts the TCP connection and never
-// answers would otherwise hold the run, and with --lock every later run.
+// responds would otherwise hold the run, and with --lock every later run.
 const DefaultFetchTimeout = 30 * time.Second
 
 func (o *Options) fetchTimeout() time.Duration {

@@ -443,7 +443,7 @@ func TestRunFetchTimeoutEndsHangingRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	// The registry accepts connections and never answers.
+	// The registry accepts connections and never responds.
 	go func() {
 		for {
 			c, err := l.Accept()

@@ -95,7 +95,7 @@ func (d *daemonJSONInsecure) CheckApply(ctx context.Context, t *Target, apply bo
 		if !st.ContentRead {
 			return Result{}, fmt.Errorf("%s is larger than %d bytes; regtrust does not edit it", p, maxContent)
 		}
-		// A non-nil slice tells MergeInsecure that the file exists, even
+		// A non-nil slice marks for MergeInsecure that the file exists, even
 		// when it is empty.
 		orig = append([]byte{}, st.Content...)
 		mode = st.Mode.Perm()

@@ -20,7 +20,7 @@ const dockerdFact = "dockerd"
 // id to unless its pidfile setting moves it. The host variable
 // docker_pidfile overrides it, for rootless dockerd
 // ($XDG_RUNTIME_DIR/docker.pid) for example. The pidfile, not a process
-// search, tells whether dockerd runs, because a search can find a
+// search, shows whether dockerd runs, because a search can find a
 // dockerd that serves another mount namespace or user and is not the one
 // this host's files configure.
 const defaultPidfile = "/var/run/docker.pid"

@@ -19,7 +19,7 @@ import (
 // folder of the host's container runtime.
 const PlaceDockerCertName = "place_docker_cert"
 
-// defaultCertsDir is where dockerd looks for per-registry trust. dockerd
+// defaultCertsDir is the folder of dockerd's per-registry trust. dockerd
 // reads it at every pull, so a change there needs no restart.
 const defaultCertsDir = "/etc/docker/certs.d"
 

@@ -192,49 +192,30 @@ func runPlaybook(ctx context.Context, drain <-chan struct{}, args []string, stdo
 		fmt.Fprintln(stderr, "Usage: regtrust run PLAYBOOK -i INVENTORY [options]\n\nOptions:")
 		fs.PrintDefaults()
 	}
-	positional, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
-	}
-	if err != nil {
-		return exitError
-	}
-	if len(positional) != 1 {
-		fmt.Fprintf(stderr, "regtrust run: give exactly one playbook, got %d arguments\n", len(positional))
-		fs.Usage()
-		return exitError
+	playbookFile, status, ok := parseOne(fs, args, stderr, "playbook")
+	if !ok {
+		return status
 	}
 	if len(f.inventories) == 0 {
 		fmt.Fprintln(stderr, "regtrust run: no inventory given; add -i INVENTORY")
 		return exitError
 	}
-	if !f.validate(stderr, "regtrust run") {
-		return exitError
-	}
-	if !f.checkOutputs(stderr, "regtrust run") {
-		return exitError
-	}
 	if f.ops.plan != "" {
 		f.check = true
 	}
-	access, err := accessOptions(fs, &f, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "regtrust: %v\n", err)
-		return exitError
-	}
-	unlock, status, ok := f.ops.lockRun(stderr)
+	access, unlock, status, ok := f.prepare(fs, stderr, "regtrust run")
 	if !ok {
 		return status
 	}
 	defer unlock()
 
-	pb, err := playbook.Load(positional[0])
+	pb, err := playbook.Load(playbookFile)
 	if err != nil {
-		return f.ops.startFailed(stderr, positional[0], err)
+		return f.ops.startFailed(stderr, playbookFile, err)
 	}
 	inv, err := inventory.Load(f.inventories...)
 	if err != nil {
-		return f.ops.startFailed(stderr, positional[0], err)
+		return f.ops.startFailed(stderr, playbookFile, err)
 	}
 	if !f.ops.quiet {
 		for _, w := range inv.Warnings() {
@@ -380,4 +361,39 @@ func checkWritable(file string) error {
 	}
 	tmp.Close()
 	return os.Remove(tmp.Name())
+}
+
+// parseOne parses the flags of a command that takes exactly one argument,
+// named what in the message when the count is wrong. With ok false the
+// command exits with status.
+func parseOne(fs *flag.FlagSet, args []string, stderr io.Writer, what string) (arg string, status int, ok bool) {
+	positional, err := parseInterspersed(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		return "", exitOK, false
+	}
+	if err != nil {
+		return "", exitError, false
+	}
+	if len(positional) != 1 {
+		fmt.Fprintf(stderr, "%s: give exactly one %s, got %d arguments\n", fs.Name(), what, len(positional))
+		fs.Usage()
+		return "", exitError, false
+	}
+	return positional[0], exitOK, true
+}
+
+// prepare checks the flags that run and apply share, reads the access
+// options and takes the --lock. With ok false the command exits with
+// status; otherwise it calls unlock when it ends.
+func (f *runFlags) prepare(fs *flag.FlagSet, stderr io.Writer, cmd string) (access playbook.Options, unlock func(), status int, ok bool) {
+	if !f.validate(stderr, cmd) || !f.checkOutputs(stderr, cmd) {
+		return access, nil, exitError, false
+	}
+	access, err := accessOptions(fs, f, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "regtrust: %v\n", err)
+		return access, nil, exitError, false
+	}
+	unlock, status, ok = f.ops.lockRun(stderr)
+	return access, unlock, status, ok
 }

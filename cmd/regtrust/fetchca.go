@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/x509"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -85,19 +84,10 @@ func fetchCA(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, fetchUsage)
 		fs.PrintDefaults()
 	}
-	positional, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
+	address, status, ok := parseOne(fs, args, stderr, "registry address")
+	if !ok {
+		return status
 	}
-	if err != nil {
-		return exitError
-	}
-	if len(positional) != 1 {
-		fmt.Fprintf(stderr, "regtrust fetch-ca: give exactly one registry address, got %d arguments\n", len(positional))
-		fs.Usage()
-		return exitError
-	}
-	address := positional[0]
 	opts := playbook.Options{
 		KnownHostsFiles:   f.knownHosts,
 		AcceptNewHostKeys: f.acceptNewHostKeys,

@@ -96,35 +96,19 @@ the other hosts are applied.
 Options:`)
 		fs.PrintDefaults()
 	}
-	positional, err := parseInterspersed(fs, args)
-	if errors.Is(err, flag.ErrHelp) {
-		return exitOK
+	planFile, status, ok := parseOne(fs, args, stderr, "plan file")
+	if !ok {
+		return status
 	}
-	if err != nil {
-		return exitError
-	}
-	if len(positional) != 1 {
-		fmt.Fprintf(stderr, "regtrust apply: give exactly one plan file, got %d arguments\n", len(positional))
-		fs.Usage()
-		return exitError
-	}
-	if !f.validate(stderr, "regtrust apply") || !f.checkOutputs(stderr, "regtrust apply") {
-		return exitError
-	}
-	access, err := accessOptions(fs, &f, stderr)
-	if err != nil {
-		fmt.Fprintf(stderr, "regtrust: %v\n", err)
-		return exitError
-	}
-	unlock, status, ok := f.ops.lockRun(stderr)
+	access, unlock, status, ok := f.prepare(fs, stderr, "regtrust apply")
 	if !ok {
 		return status
 	}
 	defer unlock()
 
-	plan, err := playbook.ReadPlan(positional[0])
+	plan, err := playbook.ReadPlan(planFile)
 	if err != nil {
-		return f.ops.startFailed(stderr, positional[0], err)
+		return f.ops.startFailed(stderr, planFile, err)
 	}
 	pb, err := playbook.Load(plan.Playbook)
 	if err == nil {

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -149,25 +148,7 @@ func (c *cli) run(t *testing.T, playbook string, flags ...string) result {
 		"--report", reportPath,
 	}, flags...)
 
-	ctx, cancel := context.WithTimeout(t.Context(), cliTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, c.bin, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	began := time.Now()
-	err := cmd.Run()
-	res := result{stdout: stdout.String(), stderr: stderr.String(), elapsed: time.Since(began)}
-	var exitErr *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exitErr):
-		res.exit = exitErr.ExitCode()
-	default:
-		t.Fatalf("run regtrust %s: %v\nstderr:\n%s", strings.Join(args, " "), err, res.stderr)
-	}
-
-	t.Logf("regtrust run %s %s: exit %d in %v\nstdout:\n%s\nstderr:\n%s",
-		filepath.Base(playbook), strings.Join(flags, " "), res.exit, res.elapsed.Round(time.Millisecond), res.stdout, res.stderr)
+	res := c.exec(t, args...)
 	b, err := os.ReadFile(reportPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		return res

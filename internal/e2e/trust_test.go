@@ -2,49 +2,21 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"path"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pelletier/go-toml/v2"
 
 	"github.com/regtrust/regtrust/internal/lab"
 	"github.com/regtrust/regtrust/internal/lab/labtest"
 )
-
-// command runs the regtrust binary with args, without the lab's
-// inventory, and returns its exit status and output.
-func (c *cli) command(t *testing.T, args ...string) result {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), cliTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, c.bin, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	began := time.Now()
-	err := cmd.Run()
-	res := result{stdout: stdout.String(), stderr: stderr.String(), elapsed: time.Since(began)}
-	var exitErr *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exitErr):
-		res.exit = exitErr.ExitCode()
-	default:
-		t.Fatalf("run regtrust %s: %v", strings.Join(args, " "), err)
-	}
-	t.Logf("regtrust %s: exit %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), res.exit, res.stdout, res.stderr)
-	return res
-}
 
 // writePlaybook writes text as a playbook in the test's folder.
 func (c *cli) writePlaybook(t *testing.T, name, text string) string {
@@ -349,18 +321,18 @@ func TestHostOnlyRegistry(t *testing.T) {
 		if d := diffSnapshots(before, snapshot(t, l)); len(d) > 0 {
 			t.Errorf("a rejected certificate changed hosts:\n%s", strings.Join(d, "\n"))
 		}
-		res = c.command(t, "fetch-ca", l.Registry.Address)
+		res = c.exec(t, "fetch-ca", l.Registry.Address)
 		if res.exit != 1 || !strings.Contains(res.stderr, want) {
 			t.Errorf("fetch-ca by IP: exit %d, stderr %q; want 1 and %q", res.exit, res.stderr, want)
 		}
 	})
 
 	t.Run("fetch-ca-only-through-host", func(t *testing.T) {
-		res := c.command(t, "fetch-ca", byName)
+		res := c.exec(t, "fetch-ca", byName)
 		if res.exit != 1 {
 			t.Errorf("fetch-ca %s from the controller: exit %d; want 1, because only node1 resolves the name", byName, res.exit)
 		}
-		res = c.command(t, "fetch-ca", byName, "--via", "node1", "-i", l.Inventory, "--known-hosts", l.KnownHosts)
+		res = c.exec(t, "fetch-ca", byName, "--via", "node1", "-i", l.Inventory, "--known-hosts", l.KnownHosts)
 		if res.exit != 0 {
 			t.Fatalf("fetch-ca --via node1: exit %d; want 0", res.exit)
 		}
